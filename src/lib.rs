@@ -1,0 +1,16 @@
+//! hienergy-mcp: an MCP server with one tool, `add_contact`, that adds a
+//! contact to HiEnergy.
+//!
+//! Data walks one way: [`config`] → [`server`] (the tool) → [`contact`]
+//! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`outcome`]
+//! (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
+//! schemas portable.
+
+pub mod config;
+pub mod contact;
+pub mod dedupe;
+pub mod hienergy;
+pub mod outcome;
+pub mod schema;
+pub mod server;
+pub mod stdio;

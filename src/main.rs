@@ -1,0 +1,65 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use hienergy_mcp::config::{Args, Config};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_level.as_deref());
+
+    let config = match Config::from_args(&args, |name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match &config.api_key_source {
+        Some(source) => tracing::info!(base_url = %config.base_url, "API key from {source}"),
+        None => tracing::warn!(
+            "no API key: set HIENERGY_API_KEY in this server's \"env\" in your MCP client config; \
+             add_contact will answer not_configured until then (dry_run still works)"
+        ),
+    }
+
+    // One thread is plenty for an I/O-bound server with a single tool, and
+    // starts faster and smaller than a pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(hienergy_mcp::stdio::serve(config));
+    // A blocking stdin read (when stdin is not a pipe) cannot be cancelled;
+    // do not let it hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr: stdout carries JSON-RPC and nothing else.
+fn init_logging(level: Option<&str>) {
+    let filter = level
+        .map(EnvFilter::try_new)
+        .or_else(|| std::env::var("RUST_LOG").ok().map(EnvFilter::try_new))
+        .and_then(Result::ok)
+        .unwrap_or_else(|| EnvFilter::new("hienergy_mcp=info,warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+}

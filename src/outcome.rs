@@ -1,0 +1,387 @@
+//! What a call ends in: the created contact, a preview, or a [`ToolError`].
+//!
+//! This file is the one place that owns the error taxonomy. Every failure
+//! anywhere in the server becomes a [`ToolError`] with an [`ErrorKind`], and
+//! every kind has its hint, its retry advice and its wire name here.
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// The error kinds an agent can branch on. The wire name is the snake_case
+/// form (`advertiser_not_found`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The arguments failed validation; nothing was sent.
+    InvalidArguments,
+    /// No API key is configured; nothing was sent.
+    NotConfigured,
+    /// HiEnergy answered 401: the key is missing, wrong or revoked.
+    Unauthorized,
+    /// HiEnergy answered 403: the key is valid but not an admin key.
+    Forbidden,
+    /// HiEnergy answered 404: advertiser_id is not a HiEnergy advertiser.
+    AdvertiserNotFound,
+    /// HiEnergy refused the contact (400, 409, 422 or another 4xx).
+    Rejected,
+    /// HiEnergy answered 429.
+    RateLimited,
+    /// HiEnergy answered 5xx.
+    UpstreamError,
+    /// No complete answer within the configured time.
+    Timeout,
+    /// The connection could not be made or broke.
+    Network,
+    /// HiEnergy's answer was not what the API promises (not JSON, wrong
+    /// shape, a redirect, too large).
+    BadResponse,
+    /// The client cancelled the call, or the server is shutting down.
+    Cancelled,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidArguments,
+        ErrorKind::NotConfigured,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::AdvertiserNotFound,
+        ErrorKind::Rejected,
+        ErrorKind::RateLimited,
+        ErrorKind::UpstreamError,
+        ErrorKind::Timeout,
+        ErrorKind::Network,
+        ErrorKind::BadResponse,
+        ErrorKind::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArguments => "invalid_arguments",
+            ErrorKind::NotConfigured => "not_configured",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::AdvertiserNotFound => "advertiser_not_found",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::UpstreamError => "upstream_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Network => "network",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether sending the same arguments again, unchanged, can succeed.
+    /// Where the contact may already exist, `created: "unknown"` and the hint
+    /// say to check first; this flag only says the failure is not permanent.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimited
+                | ErrorKind::UpstreamError
+                | ErrorKind::Timeout
+                | ErrorKind::Network
+                | ErrorKind::Cancelled
+        )
+    }
+
+    /// One sentence telling an agent what to do next.
+    pub fn hint(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArguments => {
+                "Fix the fields listed in `fields` and call add_contact again; nothing was sent to HiEnergy."
+            }
+            ErrorKind::NotConfigured => {
+                "Ask the user to set HIENERGY_API_KEY (an admin API key from HiEnergy) in the \"env\" block of this server's entry in their MCP client config, then restart the client; use dry_run to preview meanwhile."
+            }
+            ErrorKind::Unauthorized => {
+                "The API key is missing, wrong or revoked: ask the user to check HIENERGY_API_KEY in their MCP client config; retrying with the same key will not help."
+            }
+            ErrorKind::Forbidden => {
+                "This endpoint needs an admin API key: ask the user for a HiEnergy admin key and to put it in HIENERGY_API_KEY; retrying with the same key will not help."
+            }
+            ErrorKind::AdvertiserNotFound => {
+                "The advertiser_id does not resolve to a HiEnergy advertiser: look the advertiser up in HiEnergy (by name or domain) and retry with its id."
+            }
+            ErrorKind::Rejected => {
+                "HiEnergy refused the contact: fix the fields listed in `fields` (or the problem in `message`) and retry; nothing was created."
+            }
+            ErrorKind::RateLimited => {
+                "HiEnergy is rate limiting this key: wait retry_after_seconds (or a minute if absent) and retry; nothing was created."
+            }
+            ErrorKind::UpstreamError => {
+                "HiEnergy failed while handling the request and the contact may or may not exist: check for it in HiEnergy before retrying, or retry and accept a possible duplicate."
+            }
+            ErrorKind::Timeout => {
+                "HiEnergy did not answer in time and the contact may or may not exist: check for it in HiEnergy before retrying."
+            }
+            ErrorKind::Network => {
+                "The connection to HiEnergy failed: if created is \"no\" retry in a moment; if \"unknown\", check for the contact in HiEnergy before retrying."
+            }
+            ErrorKind::BadResponse => {
+                "HiEnergy's answer could not be understood, so the contact may or may not exist: check for it in HiEnergy before retrying, and check HIENERGY_BASE_URL if this repeats."
+            }
+            ErrorKind::Cancelled => {
+                "The call was cancelled before HiEnergy answered and the contact may or may not exist: check for it in HiEnergy before calling again."
+            }
+        }
+    }
+}
+
+/// Whether HiEnergy may have created the contact despite the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Created {
+    /// HiEnergy certainly did not create it: the request never left, or
+    /// HiEnergy answered that it refused it.
+    No,
+    /// The request may have reached HiEnergy and been processed.
+    Unknown,
+}
+
+/// One problem with one field, from local validation or HiEnergy's details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+impl FieldProblem {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A failed call, as the agent sees it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub created: Created,
+    /// The HTTP status HiEnergy answered with, where it answered.
+    pub status: Option<u16>,
+    /// HiEnergy's own error code, from its error envelope.
+    pub code: Option<String>,
+    /// HiEnergy's request id, for support tickets.
+    pub request_id: Option<String>,
+    pub fields: Vec<FieldProblem>,
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl ToolError {
+    pub fn new(kind: ErrorKind, created: Created, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            created,
+            status: None,
+            code: None,
+            request_id: None,
+            fields: Vec::new(),
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn invalid_arguments(fields: Vec<FieldProblem>) -> Self {
+        let list = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.problem))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut error = Self::new(
+            ErrorKind::InvalidArguments,
+            Created::No,
+            format!("Invalid arguments ({list})."),
+        );
+        error.fields = fields;
+        error
+    }
+
+    pub fn not_configured() -> Self {
+        Self::new(
+            ErrorKind::NotConfigured,
+            Created::No,
+            "No HiEnergy API key is configured (HIENERGY_API_KEY is not set), so nothing was sent.",
+        )
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The hint, made specific where the error knows more than its kind.
+    pub fn hint(&self) -> String {
+        match (self.kind, self.retry_after_seconds) {
+            (ErrorKind::RateLimited, Some(seconds)) => format!(
+                "HiEnergy is rate limiting this key: retry after {seconds} seconds; nothing was created."
+            ),
+            _ => self.kind.hint().to_owned(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("kind".into(), json!(self.kind));
+        error.insert("message".into(), json!(self.message));
+        error.insert("hint".into(), json!(self.hint()));
+        error.insert("retryable".into(), json!(self.kind.retryable()));
+        error.insert("created".into(), json!(self.created));
+        if let Some(status) = self.status {
+            error.insert("status".into(), json!(status));
+        }
+        if let Some(code) = &self.code {
+            error.insert("code".into(), json!(code));
+        }
+        if let Some(request_id) = &self.request_id {
+            error.insert("request_id".into(), json!(request_id));
+        }
+        if !self.fields.is_empty() {
+            error.insert("fields".into(), json!(self.fields));
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            error.insert("retry_after_seconds".into(), json!(seconds));
+        }
+        json!({ "error": error })
+    }
+
+    /// The sentence the text content carries, for clients that show only text.
+    pub fn sentence(&self) -> String {
+        let created = match self.created {
+            Created::No => "The contact was not created.",
+            Created::Unknown => "The contact may or may not have been created.",
+        };
+        format!(
+            "add_contact failed ({}): {} {} {}",
+            self.kind.as_str(),
+            self.message,
+            created,
+            self.hint()
+        )
+    }
+
+    pub fn into_result(self) -> CallToolResult {
+        self.into_result_with(Map::new())
+    }
+
+    /// The error result, with extra top-level members beside `error`
+    /// (such as `previous_attempt`).
+    pub fn into_result_with(self, extra: Map<String, Value>) -> CallToolResult {
+        let mut structured = self.to_json();
+        if let Value::Object(map) = &mut structured {
+            map.extend(extra);
+        }
+        let mut result = CallToolResult::structured_error(structured);
+        result.content = vec![ContentBlock::text(self.sentence())];
+        result
+    }
+}
+
+/// The result of a successful call: the contact object, with flags that say
+/// whether it is a replay of an earlier call.
+pub fn success_result(contact: &Map<String, Value>, extra: Map<String, Value>) -> CallToolResult {
+    let mut structured = Map::new();
+    structured.insert("contact".into(), Value::Object(contact.clone()));
+    let replayed = extra.get("replayed").and_then(Value::as_bool) == Some(true);
+    structured.extend(extra);
+    let mut result = CallToolResult::structured(Value::Object(structured));
+    result.content = vec![ContentBlock::text(success_sentence(contact, replayed))];
+    result
+}
+
+fn success_sentence(contact: &Map<String, Value>, replayed: bool) -> String {
+    let id = contact
+        .get("id")
+        .map(|id| match id {
+            Value::String(s) => format!(" {s}"),
+            other => format!(" {other}"),
+        })
+        .unwrap_or_default();
+    let email = contact
+        .get("email")
+        .and_then(Value::as_str)
+        .map(|e| format!(" <{e}>"))
+        .unwrap_or_default();
+    let advertiser = contact
+        .get("advertiser_id")
+        .map(|a| format!(" for advertiser {a}"))
+        .unwrap_or_default();
+    if replayed {
+        format!(
+            "Contact{id}{email}{advertiser} was already created by an identical earlier call; no new contact was made (replayed)."
+        )
+    } else {
+        format!("Created HiEnergy contact{id}{email}{advertiser}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_distinct_wire_name_and_a_hint() {
+        let mut names = std::collections::HashSet::new();
+        for kind in ErrorKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap_or_default();
+            assert_eq!(wire, json!(kind.as_str()));
+            assert!(names.insert(kind.as_str()));
+            assert!(kind.hint().ends_with('.'), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn error_json_carries_every_member_the_agent_branches_on() {
+        let mut error = ToolError::new(ErrorKind::RateLimited, Created::No, "slow down")
+            .with_status(429);
+        error.retry_after_seconds = Some(7);
+        error.request_id = Some("req-1".into());
+        let value = error.to_json();
+        assert_eq!(value["error"]["kind"], "rate_limited");
+        assert_eq!(value["error"]["created"], "no");
+        assert_eq!(value["error"]["retryable"], true);
+        assert_eq!(value["error"]["status"], 429);
+        assert_eq!(value["error"]["retry_after_seconds"], 7);
+        assert_eq!(value["error"]["request_id"], "req-1");
+        assert!(
+            value["error"]["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("7 seconds"))
+        );
+        assert!(value["error"].get("fields").is_none());
+    }
+
+    #[test]
+    fn error_result_is_flagged_and_says_the_same_in_text() {
+        let result = ToolError::invalid_arguments(vec![FieldProblem::new("email", "is required")])
+            .into_result();
+        assert_eq!(result.is_error, Some(true));
+        let text = result.content[0].as_text().map(|t| t.text.clone());
+        let text = text.unwrap_or_default();
+        assert!(text.contains("invalid_arguments"), "{text}");
+        assert!(text.contains("email: is required"), "{text}");
+        assert!(text.contains("not created"), "{text}");
+    }
+
+    #[test]
+    fn success_text_names_the_contact() {
+        let contact = json!({"id": 7, "email": "a@b.co", "advertiser_id": 42});
+        let Value::Object(contact) = contact else {
+            unreachable!()
+        };
+        let result = success_result(&contact, Map::new());
+        assert_eq!(result.is_error, Some(false));
+        assert_eq!(result.structured_content, Some(json!({"contact": contact})));
+        let text = result.content[0].as_text().map(|t| t.text.clone());
+        assert_eq!(
+            text.as_deref(),
+            Some("Created HiEnergy contact 7 <a@b.co> for advertiser 42.")
+        );
+    }
+}
