@@ -1,0 +1,217 @@
+//! Shared harness for the integration tests: the real binary, spawned as an
+//! MCP client would spawn it, talking to a fake HiEnergy on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hienergy-mcp");
+/// A recognisable key: tests assert it never shows up where it must not.
+pub const TEST_KEY: &str = "hk_test_CANARY_5f1e9d2c7b";
+pub const CONTACTS_PATH: &str = "/api/v1/contacts/add";
+
+/// How long any single answer may take before a test gives up on it.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The binary, configured the way a client config would configure it.
+/// `key: None` leaves every key variable unset.
+pub fn command(base_url: &str, key: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("HIENERGY_BASE_URL", base_url)
+        .env_remove("HIENERGY_API_KEY")
+        .env_remove("HI_ENERGY_API_KEY")
+        .env_remove("HIENERGY_API_KEY_FILE")
+        .env_remove("HIENERGY_LOG_LEVEL")
+        // The fake HiEnergy is on loopback; a proxy from the environment
+        // must not get in the way.
+        .env("NO_PROXY", "*")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .env("RUST_LOG", "hienergy_mcp=debug,warn")
+        .kill_on_drop(true);
+    if let Some(key) = key {
+        cmd.env("HIENERGY_API_KEY", key);
+    }
+    cmd
+}
+
+pub type Client = RunningService<RoleClient, ()>;
+
+/// rmcp's own client over the child's stdio. stderr is discarded (logs).
+pub async fn sdk_client(cmd: Command) -> Client {
+    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+    tokio::time::timeout(ANSWER_TIMEOUT, ().serve(transport))
+        .await
+        .unwrap_or_else(|_| panic!("initialize timed out"))
+        .unwrap_or_else(|e| panic!("initialize failed: {e}"))
+}
+
+pub fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+pub async fn call(client: &Client, arguments: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new("add_contact").with_arguments(object(arguments));
+    tokio::time::timeout(ANSWER_TIMEOUT, client.call_tool(params))
+        .await
+        .unwrap_or_else(|_| panic!("tools/call timed out"))
+        .unwrap_or_else(|e| panic!("tools/call failed at the protocol level: {e}"))
+}
+
+/// The `error` object of a failed call, after checking it is flagged.
+pub fn error_of(result: &CallToolResult) -> Value {
+    assert_eq!(result.is_error, Some(true), "expected an error: {result:?}");
+    let structured = result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structuredContent: {result:?}"));
+    structured["error"].clone()
+}
+
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn minimal_contact() -> Value {
+    json!({"advertiser_id": 42, "email": "jane.doe@example.com"})
+}
+
+/// A session spoken in raw JSON-RPC lines, with no SDK in between.
+pub struct RawSession {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl RawSession {
+    /// Spawns with stderr discarded.
+    pub fn spawn(cmd: Command) -> Self {
+        Self::spawn_with_stderr(cmd, Stdio::null())
+    }
+
+    pub fn spawn_with_stderr(mut cmd: Command, stderr: Stdio) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("no stdout"));
+        Self {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout).lines(),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("stdin closed"));
+        stdin
+            .write_all(bytes)
+            .await
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        stdin.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        let mut line = message.to_string();
+        line.push('\n');
+        self.send_bytes(line.as_bytes()).await;
+    }
+
+    /// The next line on stdout, which must be a JSON-RPC 2.0 message.
+    pub async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(ANSWER_TIMEOUT, self.stdout.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no answer within {ANSWER_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("read stdout: {e}"))
+            .unwrap_or_else(|| panic!("stdout closed"));
+        let value: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        assert_eq!(value["jsonrpc"], "2.0", "not JSON-RPC 2.0: {line}");
+        value
+    }
+
+    /// Reads until the response with this id, skipping notifications.
+    pub async fn recv_response(&mut self, id: &Value) -> Value {
+        loop {
+            let message = self.recv().await;
+            if message.get("id") == Some(id) {
+                return message;
+            }
+            assert!(
+                message.get("method").is_some(),
+                "unexpected response while waiting for id {id}: {message}"
+            );
+        }
+    }
+
+    pub async fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        self.recv_response(&id).await
+    }
+
+    pub async fn initialize(&mut self) -> Value {
+        let response = self
+            .request(
+                json!(0),
+                "initialize",
+                json!({
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "0"}
+                }),
+            )
+            .await;
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        response
+    }
+
+    pub async fn call_tool(&mut self, id: Value, arguments: Value) -> Value {
+        self.request(
+            id,
+            "tools/call",
+            json!({"name": "add_contact", "arguments": arguments}),
+        )
+        .await
+    }
+
+    /// Closes stdin and waits for the process to exit.
+    pub async fn close(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("server did not exit after stdin closed"))
+            .unwrap_or_else(|e| panic!("wait: {e}"))
+    }
+}
