@@ -3,6 +3,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rmcp::ServiceExt;
 use rmcp::transport::{StdioReader, stdio_pipes};
@@ -12,15 +13,30 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::server::HiEnergyServer;
 
+/// How long calls in flight may still finish after stdin closes.
+pub const EOF_GRACE: Duration = Duration::from_millis(700);
+
 /// Runs the server on stdio. Returns when stdin closes or on SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     let shutdown = CancellationToken::new();
     let server = HiEnergyServer::new(config, shutdown.clone());
     let (reader, writer) = stdio_pipes();
+    let eof = CancellationToken::new();
     let reader = EofSignal {
         inner: reader,
-        eof: shutdown.clone(),
+        eof: eof.clone(),
     };
+    // After EOF nobody may be left to read answers, but a script that pipes
+    // in a few requests and closes stdin still wants them: calls in flight
+    // get a short grace, then are stopped so the process exits promptly.
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            eof.cancelled().await;
+            tokio::time::sleep(EOF_GRACE).await;
+            shutdown.cancel();
+        }
+    });
     let running = tokio::select! {
         running = server.serve((reader, writer)) => match running {
             Ok(running) => running,
@@ -48,7 +64,10 @@ async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -66,9 +85,8 @@ async fn stop_signal() {
     }
 }
 
-/// stdin that cancels a token when it reaches end of file. rmcp waits up
-/// to five seconds for in-flight calls after EOF; nobody is left to read
-/// their answers, so they are stopped at once and the process exits.
+/// stdin that cancels a token when it reaches end of file, so that calls in
+/// flight can be stopped: rmcp alone would wait up to five seconds for them.
 struct EofSignal {
     inner: StdioReader,
     eof: CancellationToken,
