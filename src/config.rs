@@ -100,7 +100,11 @@ impl fmt::Debug for Config {
             .field("base_url", &self.base_url.as_str())
             .field(
                 "api_key",
-                &self.api_key.as_ref().map(|_| "[redacted]").unwrap_or("(none)"),
+                &self
+                    .api_key
+                    .as_ref()
+                    .map(|_| "[redacted]")
+                    .unwrap_or("(none)"),
             )
             .field("api_key_source", &self.api_key_source)
             .field("timeout", &self.timeout)
@@ -239,8 +243,11 @@ mod tests {
         let c = config(&[], &[("HI_ENERGY_API_KEY", " alias ")]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.api_key(), Some("alias"));
         assert_eq!(c.api_key_source.as_deref(), Some("HI_ENERGY_API_KEY"));
-        let c = config(&[], &[("HI_ENERGY_API_KEY", "b"), ("HIENERGY_API_KEY", "a")])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c = config(
+            &[],
+            &[("HI_ENERGY_API_KEY", "b"), ("HIENERGY_API_KEY", "a")],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.api_key(), Some("a"));
         let c = config(&[], &[("HIENERGY_API_KEY", "  ")]).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.api_key.is_none());
@@ -271,8 +278,8 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_key() {
-        let c = config(&[], &[("HIENERGY_API_KEY", "sekret-canary")])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c =
+            config(&[], &[("HIENERGY_API_KEY", "sekret-canary")]).unwrap_or_else(|e| panic!("{e}"));
         let shown = format!("{c:?}");
         assert!(!shown.contains("sekret-canary"), "{shown}");
         assert!(shown.contains("[redacted]"));
@@ -288,15 +295,31 @@ mod tests {
         ] {
             assert!(config(&["--base-url", ok], &[]).is_ok(), "{ok}");
         }
-        for insecure in ["http://app.hienergy.ai", "http://10.0.0.1", "http://localhost.evil.com"] {
+        for insecure in [
+            "http://app.hienergy.ai",
+            "http://10.0.0.1",
+            "http://localhost.evil.com",
+        ] {
             assert!(
-                matches!(config(&["--base-url", insecure], &[]), Err(ConfigError::InsecureBaseUrl(_))),
+                matches!(
+                    config(&["--base-url", insecure], &[]),
+                    Err(ConfigError::InsecureBaseUrl(_))
+                ),
                 "{insecure}"
             );
         }
-        for bad in ["app.hienergy.ai", "ftp://x", "https://u:p@h", "https://h/?a=1", ""] {
+        for bad in [
+            "app.hienergy.ai",
+            "ftp://x",
+            "https://u:p@h",
+            "https://h/?a=1",
+            "",
+        ] {
             assert!(
-                matches!(config(&["--base-url", bad], &[]), Err(ConfigError::BadBaseUrl { .. })),
+                matches!(
+                    config(&["--base-url", bad], &[]),
+                    Err(ConfigError::BadBaseUrl { .. })
+                ),
                 "{bad}"
             );
         }
@@ -317,6 +340,9 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
-        assert_eq!(config(&["--timeout", "0"], &[]).err(), Some(ConfigError::ZeroTimeout));
+        assert_eq!(
+            config(&["--timeout", "0"], &[]).err(),
+            Some(ConfigError::ZeroTimeout)
+        );
     }
 }

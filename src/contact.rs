@@ -276,9 +276,9 @@ fn check_linkedin_url(raw: &str, problems: &mut Vec<FieldProblem>) {
             "must be an http(s) URL, not {}:, e.g. https://www.linkedin.com/in/janedoe",
             url.scheme()
         )),
-        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some(
-            "has no host, e.g. https://www.linkedin.com/in/janedoe".to_owned(),
-        ),
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+            Some("has no host, e.g. https://www.linkedin.com/in/janedoe".to_owned())
+        }
         Ok(_) => None,
     };
     if let Some(problem) = problem {
@@ -312,7 +312,11 @@ fn describe(value: Option<&Value>) -> String {
         Some(Value::Number(n)) => format!("the number {n}"),
         Some(Value::String(s)) => {
             let excerpt: String = s.chars().take(40).collect();
-            let more = if s.chars().nth(40).is_some() { "…" } else { "" };
+            let more = if s.chars().nth(40).is_some() {
+                "…"
+            } else {
+                ""
+            };
             format!("the string {:?}", format!("{excerpt}{more}"))
         }
         Some(Value::Array(_)) => "an array".into(),
@@ -416,7 +420,10 @@ mod tests {
             assert!(got[0].1.contains("not a valid email"), "{bad}: {got:?}");
         }
         let got = problems(json!({"advertiser_id": 1, "email": 5}));
-        assert_eq!(got, [("email".into(), "must be a string, got the number 5".into())]);
+        assert_eq!(
+            got,
+            [("email".into(), "must be a string, got the number 5".into())]
+        );
     }
 
     #[test]
@@ -461,12 +468,16 @@ mod tests {
             "mailto:jane@example.com",
             "https://",
         ] {
-            let got =
-                problems(json!({"advertiser_id": 1, "email": "a@b.co", "linkedin_profile_url": bad}));
+            let got = problems(
+                json!({"advertiser_id": 1, "email": "a@b.co", "linkedin_profile_url": bad}),
+            );
             assert_eq!(got.len(), 1, "{bad}: {got:?}");
             assert_eq!(got[0].0, "linkedin_profile_url", "{bad}");
         }
-        for good in ["https://www.linkedin.com/in/jane", "http://linkedin.com/in/jane?x=1"] {
+        for good in [
+            "https://www.linkedin.com/in/jane",
+            "http://linkedin.com/in/jane?x=1",
+        ] {
             assert!(
                 parse(json!({"advertiser_id": 1, "email": "a@b.co", "linkedin_profile_url": good}))
                     .is_ok(),
@@ -498,12 +509,20 @@ mod tests {
         let got = fields(json!({
             "advertiser_id": "x", "email": "nope", "linkedin_profile_url": "nope", "bogus": 1
         }));
-        assert_eq!(got, ["bogus", "advertiser_id", "email", "linkedin_profile_url"]);
+        assert_eq!(
+            got,
+            ["bogus", "advertiser_id", "email", "linkedin_profile_url"]
+        );
     }
 
     #[test]
     fn dry_run_accepts_booleans_and_their_strings() {
-        for (value, expected) in [(json!(true), true), (json!("TRUE"), true), (json!(false), false), (json!("false"), false)] {
+        for (value, expected) in [
+            (json!(true), true),
+            (json!("TRUE"), true),
+            (json!(false), false),
+            (json!("false"), false),
+        ] {
             let args = parse(json!({"advertiser_id": 1, "email": "a@b.co", "dry_run": value}));
             assert_eq!(args.map(|a| a.dry_run).ok(), Some(expected));
         }
@@ -512,8 +531,14 @@ mod tests {
     #[test]
     fn absent_fields_are_omitted_from_the_body() {
         let args = parse(json!({"advertiser_id": 7, "email": "a@b.co", "name": "A", "phone": ""}));
-        let body = args.map(|a| serde_json::to_value(a.contact).ok()).ok().flatten();
-        assert_eq!(body, Some(json!({"advertiser_id": 7, "email": "a@b.co", "name": "A"})));
+        let body = args
+            .map(|a| serde_json::to_value(a.contact).ok())
+            .ok()
+            .flatten();
+        assert_eq!(
+            body,
+            Some(json!({"advertiser_id": 7, "email": "a@b.co", "name": "A"}))
+        );
     }
 
     #[test]

@@ -217,7 +217,13 @@ mod tests {
             created()
         };
         let first = guard.run(&contact("a@b.co"), send).await;
-        assert!(matches!(first, Guarded::Sent { outcome: Ok(_), previous_unknown: false }));
+        assert!(matches!(
+            first,
+            Guarded::Sent {
+                outcome: Ok(_),
+                previous_unknown: false
+            }
+        ));
         let second = guard.run(&contact("A@B.CO"), send).await;
         assert_eq!(second, Guarded::Replayed(created()));
         assert_eq!(sends.load(Ordering::SeqCst), 1);
@@ -230,15 +236,37 @@ mod tests {
         let guard = DedupeGuard::new(Duration::from_secs(60));
         let c = contact("a@b.co");
         let r = guard
-            .run(&c, || async { failed(ErrorKind::Unauthorized, Created::No) })
+            .run(&c, || async {
+                failed(ErrorKind::Unauthorized, Created::No)
+            })
             .await;
-        assert!(matches!(r, Guarded::Sent { outcome: Err(_), previous_unknown: false }));
+        assert!(matches!(
+            r,
+            Guarded::Sent {
+                outcome: Err(_),
+                previous_unknown: false
+            }
+        ));
         let r = guard
-            .run(&c, || async { failed(ErrorKind::Timeout, Created::Unknown) })
+            .run(&c, || async {
+                failed(ErrorKind::Timeout, Created::Unknown)
+            })
             .await;
-        assert!(matches!(r, Guarded::Sent { previous_unknown: false, .. }));
+        assert!(matches!(
+            r,
+            Guarded::Sent {
+                previous_unknown: false,
+                ..
+            }
+        ));
         let r = guard.run(&c, || async { created() }).await;
-        assert_eq!(r, Guarded::Sent { outcome: created(), previous_unknown: true });
+        assert_eq!(
+            r,
+            Guarded::Sent {
+                outcome: created(),
+                previous_unknown: true
+            }
+        );
     }
 
     #[tokio::test]
@@ -255,7 +283,10 @@ mod tests {
         });
         let results = futures::future::join_all(calls).await;
         assert_eq!(sends.load(Ordering::SeqCst), 1);
-        let sent = results.iter().filter(|r| matches!(r, Guarded::Sent { .. })).count();
+        let sent = results
+            .iter()
+            .filter(|r| matches!(r, Guarded::Sent { .. }))
+            .count();
         assert_eq!(sent, 1);
         assert!(results.iter().all(|r| match r {
             Guarded::Sent { outcome, .. } | Guarded::Replayed(outcome) =>
@@ -273,8 +304,20 @@ mod tests {
         });
         let waiter = guard.run(&c, || async { created() });
         let (l, w) = tokio::join!(leader, waiter);
-        assert!(matches!(l, Guarded::Sent { outcome: Err(_), .. }));
-        assert_eq!(w, Guarded::Sent { outcome: created(), previous_unknown: true });
+        assert!(matches!(
+            l,
+            Guarded::Sent {
+                outcome: Err(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            w,
+            Guarded::Sent {
+                outcome: created(),
+                previous_unknown: true
+            }
+        );
     }
 
     #[tokio::test]
@@ -313,7 +356,9 @@ mod tests {
         }
         assert!(guard.remembered() <= 8, "{}", guard.remembered());
         // The most recent one is still remembered.
-        let r = guard.run(&contact("u99@b.co"), || async { created() }).await;
+        let r = guard
+            .run(&contact("u99@b.co"), || async { created() })
+            .await;
         assert!(matches!(r, Guarded::Replayed(_)));
     }
 }

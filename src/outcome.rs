@@ -338,8 +338,8 @@ mod tests {
 
     #[test]
     fn error_json_carries_every_member_the_agent_branches_on() {
-        let mut error = ToolError::new(ErrorKind::RateLimited, Created::No, "slow down")
-            .with_status(429);
+        let mut error =
+            ToolError::new(ErrorKind::RateLimited, Created::No, "slow down").with_status(429);
         error.retry_after_seconds = Some(7);
         error.request_id = Some("req-1".into());
         let value = error.to_json();

@@ -20,7 +20,9 @@ pub fn input_schema() -> Map<String, Value> {
         s.inline_subschemas = true;
         s.meta_schema = None;
     });
-    let schema = settings.into_generator().into_root_schema_for::<AddContactArgs>();
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<AddContactArgs>();
     let mut value = schema.to_value();
     make_portable(&mut value);
     match value {
@@ -149,7 +151,10 @@ mod tests {
                 let format = value.as_str().unwrap_or_default();
                 assert!(PORTABLE_FORMATS.contains(&format), "format {format}");
             }
-            assert!(!matches!(key, "allOf" | "anyOf" | "oneOf"), "{key} in schema");
+            assert!(
+                !matches!(key, "allOf" | "anyOf" | "oneOf"),
+                "{key} in schema"
+            );
         }
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["additionalProperties"], false);
@@ -157,7 +162,10 @@ mod tests {
         assert_eq!(schema["properties"]["advertiser_id"]["type"], "integer");
         assert_eq!(schema["properties"]["advertiser_id"]["minimum"], 1);
         assert_eq!(schema["properties"]["email"]["format"], "email");
-        assert_eq!(schema["properties"]["linkedin_profile_url"]["format"], "uri");
+        assert_eq!(
+            schema["properties"]["linkedin_profile_url"]["format"],
+            "uri"
+        );
         assert_eq!(schema["properties"]["dry_run"]["type"], "boolean");
     }
 

@@ -213,7 +213,9 @@ impl ServerHandler for HiEnergyServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(vec![self.inner.tool.clone()]))
+        Ok(ListToolsResult::with_all_items(vec![
+            self.inner.tool.clone(),
+        ]))
     }
 
     async fn call_tool(
@@ -257,7 +259,10 @@ impl ServerHandler for HiEnergyServer {
             method => {
                 return Err(McpError::new(
                     ErrorCode::METHOD_NOT_FOUND,
-                    format!("method not found: {}", crate::hienergy::truncate(method, 100)),
+                    format!(
+                        "method not found: {}",
+                        crate::hienergy::truncate(method, 100)
+                    ),
                     None,
                 ));
             }

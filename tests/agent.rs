@@ -11,7 +11,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn created(id: u64) -> ResponseTemplate {
-    ResponseTemplate::new(201).set_body_json(json!({"data": {"id": id, "email": "jane.doe@example.com"}}))
+    ResponseTemplate::new(201)
+        .set_body_json(json!({"data": {"id": id, "email": "jane.doe@example.com"}}))
 }
 
 async fn mount(server: &MockServer, response: ResponseTemplate) {
@@ -32,7 +33,13 @@ async fn identical_second_call_is_replayed_without_a_post() {
     mount(&server, created(1)).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
     let first = call(&client, minimal_contact()).await;
-    assert_eq!(first.structured_content.as_ref().map(|s| s["replayed"].clone()), Some(json!(false)));
+    assert_eq!(
+        first
+            .structured_content
+            .as_ref()
+            .map(|s| s["replayed"].clone()),
+        Some(json!(false))
+    );
     // Same contact, spelled differently: case, whitespace, an empty optional,
     // the id as a string.
     let second = call(
@@ -44,10 +51,18 @@ async fn identical_second_call_is_replayed_without_a_post() {
     let structured = second.structured_content.clone().unwrap_or_default();
     assert_eq!(structured["replayed"], true);
     assert_eq!(structured["contact"]["id"], 1);
-    assert!(text_of(&second).contains("no new contact"), "{}", text_of(&second));
+    assert!(
+        text_of(&second).contains("no new contact"),
+        "{}",
+        text_of(&second)
+    );
     assert_eq!(posts(&server).await, 1);
     // A different contact is sent.
-    call(&client, json!({"advertiser_id": 42, "email": "john@example.com"})).await;
+    call(
+        &client,
+        json!({"advertiser_id": 42, "email": "john@example.com"}),
+    )
+    .await;
     assert_eq!(posts(&server).await, 2);
     let _ = client.cancel().await;
 }
@@ -112,7 +127,10 @@ async fn failures_are_not_replayed() {
         .await;
     mount(&server, created(3)).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
-    assert_eq!(error_of(&call(&client, minimal_contact()).await)["kind"], "unauthorized");
+    assert_eq!(
+        error_of(&call(&client, minimal_contact()).await)["kind"],
+        "unauthorized"
+    );
     let second = call(&client, minimal_contact()).await;
     assert_eq!(second.is_error, Some(false));
     let structured = second.structured_content.clone().unwrap_or_default();
@@ -126,10 +144,21 @@ async fn failures_are_not_replayed() {
 async fn dedupe_window_zero_sends_every_call() {
     let server = MockServer::start().await;
     mount(&server, created(1)).await;
-    let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &["--dedupe-window", "0"])).await;
+    let client = sdk_client(command(
+        &server.uri(),
+        Some(TEST_KEY),
+        &["--dedupe-window", "0"],
+    ))
+    .await;
     for _ in 0..3 {
         let result = call(&client, minimal_contact()).await;
-        assert_eq!(result.structured_content.as_ref().map(|s| s["replayed"].clone()), Some(json!(false)));
+        assert_eq!(
+            result
+                .structured_content
+                .as_ref()
+                .map(|s| s["replayed"].clone()),
+            Some(json!(false))
+        );
     }
     assert_eq!(posts(&server).await, 3);
     let _ = client.cancel().await;
@@ -164,7 +193,10 @@ async fn dry_run_sends_nothing_and_redacts_the_key() {
         assert!(text_of(&result).starts_with("Dry run: nothing was sent"));
         // dry_run is validated like everything else.
         args["email"] = json!("nope");
-        assert_eq!(error_of(&call(&client, args).await)["kind"], "invalid_arguments");
+        assert_eq!(
+            error_of(&call(&client, args).await)["kind"],
+            "invalid_arguments"
+        );
         let _ = client.cancel().await;
     }
     assert_eq!(posts(&server).await, 0);
@@ -180,13 +212,23 @@ async fn every_error_kind_carries_its_hint_created_and_retryable() {
         retryable: bool,
         hint_says: &'static str,
     }
-    let case = |kind, created, retryable, hint_says| Case { kind, created, retryable, hint_says };
+    let case = |kind, created, retryable, hint_says| Case {
+        kind,
+        created,
+        retryable,
+        hint_says,
+    };
     let cases = [
         case("invalid_arguments", "no", false, "Fix the fields"),
         case("not_configured", "no", false, "HIENERGY_API_KEY"),
         case("unauthorized", "no", false, "HIENERGY_API_KEY"),
         case("forbidden", "no", false, "admin API key"),
-        case("advertiser_not_found", "no", false, "look the advertiser up"),
+        case(
+            "advertiser_not_found",
+            "no",
+            false,
+            "look the advertiser up",
+        ),
         case("rejected", "no", false, "fix the fields"),
         case("rate_limited", "no", true, "retry after 30 seconds"),
         case("upstream_error", "unknown", true, "check for it"),
@@ -232,12 +274,19 @@ async fn every_error_kind_carries_its_hint_created_and_retryable() {
         assert_eq!(error["created"], case.created, "{}: {error}", case.kind);
         assert_eq!(error["retryable"], case.retryable, "{}: {error}", case.kind);
         let hint = error["hint"].as_str().unwrap_or_default();
-        assert!(hint.contains(case.hint_says), "{}: hint {hint:?}", case.kind);
+        assert!(
+            hint.contains(case.hint_says),
+            "{}: hint {hint:?}",
+            case.kind
+        );
         assert!(hint.ends_with('.'), "{hint}");
         let text = text_of(&result);
         assert!(text.contains(case.kind) && text.contains(hint), "{text}");
         if case.kind == "rejected" {
-            assert_eq!(error["fields"], json!([{"field": "email", "problem": "is taken"}]));
+            assert_eq!(
+                error["fields"],
+                json!([{"field": "email", "problem": "is taken"}])
+            );
         }
         let _ = client.cancel().await;
     }

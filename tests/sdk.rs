@@ -42,15 +42,28 @@ fn envelope(code: &str, message: &str, details: Value) -> Value {
 async fn initialize_reports_our_identity_and_instructions() {
     let server = MockServer::start().await;
     let client = client_for(&server).await;
-    let info = client.peer_info().unwrap_or_else(|| panic!("no server info"));
-    assert_eq!(info.server_info.as_ref().map(|i| i.name.as_str()), Some("hienergy-mcp"));
+    let info = client
+        .peer_info()
+        .unwrap_or_else(|| panic!("no server info"));
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("hienergy-mcp")
+    );
     assert_eq!(
         info.server_info.as_ref().map(|i| i.version.as_str()),
         Some(env!("CARGO_PKG_VERSION"))
     );
     let instructions = info.instructions.clone().unwrap_or_default();
-    for needed in ["add_contact", "admin API key", "advertiser_id", "HiEnergy advertiser"] {
-        assert!(instructions.contains(needed), "instructions lack {needed:?}: {instructions}");
+    for needed in [
+        "add_contact",
+        "admin API key",
+        "advertiser_id",
+        "HiEnergy advertiser",
+    ] {
+        assert!(
+            instructions.contains(needed),
+            "instructions lack {needed:?}: {instructions}"
+        );
     }
     assert!(info.capabilities.tools.is_some());
     let _ = client.cancel().await;
@@ -68,7 +81,10 @@ async fn tools_list_has_one_portable_annotated_tool() {
     let tool = &tools[0];
     assert_eq!(tool.name, "add_contact");
     assert_eq!(tool.title.as_deref(), Some("Add HiEnergy contact"));
-    let annotations = tool.annotations.clone().unwrap_or_else(|| panic!("no annotations"));
+    let annotations = tool
+        .annotations
+        .clone()
+        .unwrap_or_else(|| panic!("no annotations"));
     assert_eq!(annotations.title.as_deref(), Some("Add HiEnergy contact"));
     assert_eq!(annotations.read_only_hint, Some(false));
     assert_eq!(annotations.destructive_hint, Some(false));
@@ -154,13 +170,19 @@ async fn minimal_body_omits_absent_fields() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(CONTACTS_PATH))
-        .and(body_json(json!({"contact": {"advertiser_id": 42, "email": "jane.doe@example.com"}})))
+        .and(body_json(
+            json!({"contact": {"advertiser_id": 42, "email": "jane.doe@example.com"}}),
+        ))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()})))
         .expect(1)
         .mount(&server)
         .await;
     let client = client_for(&server).await;
-    let result = call(&client, json!({"advertiser_id": 42, "email": "jane.doe@example.com", "name": "", "phone": null})).await;
+    let result = call(
+        &client,
+        json!({"advertiser_id": 42, "email": "jane.doe@example.com", "name": "", "phone": null}),
+    )
+    .await;
     assert_eq!(result.is_error, Some(false), "{result:?}");
     let _ = client.cancel().await;
     server.verify().await;
@@ -172,7 +194,12 @@ async fn upstream_refusals_map_to_kinds() {
     let cases = [
         (401, "unauthorized", "invalid_api_key", "Invalid API key"),
         (403, "forbidden", "forbidden", "Admin API key required"),
-        (404, "advertiser_not_found", "not_found", "Advertiser not found"),
+        (
+            404,
+            "advertiser_not_found",
+            "not_found",
+            "Advertiser not found",
+        ),
     ];
     for (status, kind, code, message) in cases {
         let server = MockServer::start().await;
@@ -190,8 +217,17 @@ async fn upstream_refusals_map_to_kinds() {
         assert_eq!(error["status"], status, "{status}");
         assert_eq!(error["code"], code, "{status}");
         assert_eq!(error["request_id"], "req-abc", "{status}");
-        assert!(error["message"].as_str().unwrap_or_default().contains(message), "{error}");
-        assert!(error["hint"].as_str().is_some_and(|h| h.len() > 20), "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{error}"
+        );
+        assert!(
+            error["hint"].as_str().is_some_and(|h| h.len() > 20),
+            "{error}"
+        );
         assert!(text_of(&result).contains(kind), "{}", text_of(&result));
         assert_eq!(requests(&server).await, 1, "{status}");
         let _ = client.cancel().await;
@@ -204,7 +240,11 @@ async fn validation_details_from_hienergy_become_fields() {
     let details = json!({"email": ["has already been taken"], "phone": ["is invalid"]});
     answer(
         &server,
-        ResponseTemplate::new(422).set_body_json(envelope("validation_failed", "Validation failed", details)),
+        ResponseTemplate::new(422).set_body_json(envelope(
+            "validation_failed",
+            "Validation failed",
+            details,
+        )),
     )
     .await;
     let client = client_for(&server).await;
@@ -240,7 +280,13 @@ async fn rate_limit_reports_when_to_retry() {
     assert_eq!(error["created"], "no");
     assert_eq!(error["retryable"], true);
     assert_eq!(error["retry_after_seconds"], 60);
-    assert!(error["hint"].as_str().unwrap_or_default().contains("60 seconds"), "{error}");
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("60 seconds"),
+        "{error}"
+    );
     // 60 s is past --max-retry-wait, so it is reported, not waited out.
     assert_eq!(requests(&server).await, 1);
     let _ = client.cancel().await;
@@ -283,7 +329,11 @@ async fn non_json_success_is_a_bad_response() {
 #[tokio::test]
 async fn missing_key_answers_not_configured_without_sending() {
     let server = MockServer::start().await;
-    answer(&server, ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()}))).await;
+    answer(
+        &server,
+        ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()})),
+    )
+    .await;
     let client = sdk_client(command(&server.uri(), None, &[])).await;
     // The server still lists its tool without a key.
     let tools = client.list_all_tools().await.unwrap_or_default();
@@ -302,7 +352,11 @@ async fn missing_key_answers_not_configured_without_sending() {
 #[tokio::test]
 async fn invalid_arguments_list_every_field_and_send_nothing() {
     let server = MockServer::start().await;
-    answer(&server, ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()}))).await;
+    answer(
+        &server,
+        ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()})),
+    )
+    .await;
     let client = client_for(&server).await;
     let result = call(
         &client,
@@ -322,9 +376,15 @@ async fn invalid_arguments_list_every_field_and_send_nothing() {
         .as_array()
         .map(|f| f.iter().filter_map(|p| p["field"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(fields, ["nickname", "advertiser_id", "email", "linkedin_profile_url"]);
+    assert_eq!(
+        fields,
+        ["nickname", "advertiser_id", "email", "linkedin_profile_url"]
+    );
     let text = text_of(&result);
-    assert!(text.contains("nickname") && text.contains("email"), "{text}");
+    assert!(
+        text.contains("nickname") && text.contains("email"),
+        "{text}"
+    );
     assert_eq!(requests(&server).await, 0);
     let _ = client.cancel().await;
 }

@@ -56,10 +56,11 @@ pub async fn sdk_client(cmd: Command) -> Client {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-    tokio::time::timeout(ANSWER_TIMEOUT, ().serve(transport))
-        .await
-        .unwrap_or_else(|_| panic!("initialize timed out"))
-        .unwrap_or_else(|e| panic!("initialize failed: {e}"))
+    match tokio::time::timeout(ANSWER_TIMEOUT, ().serve(transport)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!("initialize failed: {e}"),
+        Err(_) => panic!("initialize timed out"),
+    }
 }
 
 pub fn object(value: Value) -> JsonObject {
@@ -121,10 +122,7 @@ impl RawSession {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
         let stdin = child.stdin.take();
-        let stdout = child
-            .stdout
-            .take()
-            .unwrap_or_else(|| panic!("no stdout"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         Self {
             child,
             stdin,
@@ -133,7 +131,10 @@ impl RawSession {
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("stdin closed"));
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("stdin closed"));
         stdin
             .write_all(bytes)
             .await
