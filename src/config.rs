@@ -66,10 +66,10 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("HIENERGY_BASE_URL {url:?} is not a URL: {reason}")]
+    #[error("the base URL {url:?} (--base-url / HIENERGY_BASE_URL) is not usable: {reason}")]
     BadBaseUrl { url: String, reason: String },
     #[error(
-        "HIENERGY_BASE_URL {0:?} uses http://, which would send the API key in clear text; use https:// (http:// is allowed only for localhost/127.0.0.1/::1)"
+        "the base URL {0:?} (--base-url / HIENERGY_BASE_URL) uses http://, which would send the API key in clear text; use https:// (http:// is allowed only for localhost/127.0.0.1/::1)"
     )]
     InsecureBaseUrl(String),
     #[error("cannot read the API key file {path}: {reason}")]
