@@ -123,13 +123,14 @@ impl HiEnergy {
             let attempt = self.attempt(client, &key, &body).await;
             let (after, error) = match attempt {
                 Attempt::Done(result) => {
+                    let result = scrub_key(result, api_key);
                     log_outcome(&result, started);
                     return result;
                 }
                 Attempt::Resend { after, error } => (after, error),
             };
             if resends >= self.max_retries {
-                let result = Err(error);
+                let result = scrub_key(Err(error), api_key);
                 log_outcome(&result, started);
                 return result;
             }
@@ -171,7 +172,9 @@ impl HiEnergy {
                         .retry_after_seconds
                         .is_none_or(|s| Duration::from_secs(s) <= self.max_retry_wait) =>
             {
-                let after = error.retry_after_seconds.map(|s| jitter(Duration::from_secs(s)));
+                let after = error
+                    .retry_after_seconds
+                    .map(|s| jitter(Duration::from_secs(s)));
                 Attempt::Resend { after, error }
             }
             result => Attempt::Done(result),
@@ -210,6 +213,69 @@ fn log_outcome(result: &Result<Map<String, Value>, ToolError>, started: Instant)
             "add_contact failed: {}",
             e.message
         ),
+    }
+}
+
+/// Keys shorter than this are not scrubbed: no real key is that short, and
+/// replacing a few common characters would mangle every message.
+const MIN_SCRUBBED_KEY: usize = 8;
+
+/// Removes the API key from everything HiEnergy's answer contributed. A
+/// server or proxy that quotes the key back (in an error message, a
+/// Location, a request id, or the "contact" itself) must not hand it to the
+/// agent, whose transcript is no place for a secret.
+fn scrub_key(
+    result: Result<Map<String, Value>, ToolError>,
+    key: &str,
+) -> Result<Map<String, Value>, ToolError> {
+    if key.len() < MIN_SCRUBBED_KEY {
+        return result;
+    }
+    let clean = |s: &mut String| {
+        if s.contains(key) {
+            *s = s.replace(key, REDACTED);
+        }
+    };
+    match result {
+        Ok(mut contact) => {
+            scrub_map(&mut contact, key);
+            Ok(contact)
+        }
+        Err(mut error) => {
+            clean(&mut error.message);
+            for text in [&mut error.code, &mut error.request_id]
+                .into_iter()
+                .flatten()
+            {
+                clean(text);
+            }
+            for field in &mut error.fields {
+                clean(&mut field.field);
+                clean(&mut field.problem);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn scrub_map(map: &mut Map<String, Value>, key: &str) {
+    if map.keys().any(|k| k.contains(key)) {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(k, v)| (k.replace(key, REDACTED), v))
+            .collect();
+    }
+    for value in map.values_mut() {
+        scrub_value(value, key);
+    }
+}
+
+fn scrub_value(value: &mut Value, key: &str) {
+    match value {
+        Value::String(s) if s.contains(key) => *s = s.replace(key, REDACTED),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, key)),
+        Value::Object(map) => scrub_map(map, key),
+        _ => {}
     }
 }
 
@@ -311,7 +377,7 @@ pub fn classify(
     body: &[u8],
 ) -> Result<Map<String, Value>, ToolError> {
     if status.is_success() {
-        return parse_success(status, body);
+        return parse_success(status, headers, body);
     }
     let created = created_for_status(status);
     let upstream = UpstreamError::parse(headers, body);
@@ -334,7 +400,10 @@ pub fn classify(
             upstream.fill(&mut error);
             return Err(error);
         }
-        401 => (ErrorKind::Unauthorized, "HiEnergy refused the API key (401)"),
+        401 => (
+            ErrorKind::Unauthorized,
+            "HiEnergy refused the API key (401)",
+        ),
         403 => (
             ErrorKind::Forbidden,
             "HiEnergy refused the request (403): adding contacts needs an admin API key",
@@ -355,10 +424,19 @@ pub fn classify(
             ErrorKind::AdvertiserNotFound,
             "HiEnergy found no advertiser with this advertiser_id (404)",
         ),
-        429 => (ErrorKind::RateLimited, "HiEnergy is rate limiting this key (429)"),
+        429 => (
+            ErrorKind::RateLimited,
+            "HiEnergy is rate limiting this key (429)",
+        ),
         400..=499 => (ErrorKind::Rejected, "HiEnergy rejected the contact"),
-        500..=599 => (ErrorKind::UpstreamError, "HiEnergy failed with a server error"),
-        _ => (ErrorKind::BadResponse, "HiEnergy answered with an unexpected status"),
+        500..=599 => (
+            ErrorKind::UpstreamError,
+            "HiEnergy failed with a server error",
+        ),
+        _ => (
+            ErrorKind::BadResponse,
+            "HiEnergy answered with an unexpected status",
+        ),
     };
     let mut message = match kind {
         ErrorKind::Rejected | ErrorKind::UpstreamError | ErrorKind::BadResponse => {
@@ -379,7 +457,11 @@ pub fn classify(
     Err(error)
 }
 
-fn parse_success(status: StatusCode, body: &[u8]) -> Result<Map<String, Value>, ToolError> {
+fn parse_success(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, ToolError> {
     let code = status.as_u16();
     // A 2xx means HiEnergy probably created the contact, so a malformed
     // answer leaves that open rather than saying it failed.
@@ -395,10 +477,20 @@ fn parse_success(status: StatusCode, body: &[u8]) -> Result<Map<String, Value>, 
         return Err(bad("with an empty body".into()));
     }
     let value: Value = serde_json::from_slice(body).map_err(|_| {
-        bad(format!(
-            "the body is not JSON (it starts {:?})",
-            truncate(&clean_text(&String::from_utf8_lossy(body)), 80)
-        ))
+        let text = String::from_utf8_lossy(body);
+        // A sign-in or error page from a proxy in front of HiEnergy: its
+        // title says more than its first bytes of markup.
+        if looks_like_html(headers, &text) {
+            bad(format!(
+                "the body is an HTML page ({:?}), not JSON",
+                truncate(&html_to_text(&text), 80)
+            ))
+        } else {
+            bad(format!(
+                "the body is not JSON (it starts {:?})",
+                truncate(&clean_text(&text), 80)
+            ))
+        }
     })?;
     match value {
         Value::Object(mut map) => match map.remove("data") {
@@ -531,7 +623,10 @@ fn details_to_fields(details: &Value) -> Vec<FieldProblem> {
         Value::Object(map) => {
             for (field, v) in map {
                 if let Some(problem) = problem_text(v) {
-                    fields.push(FieldProblem::new(truncate(field, 100), truncate(&problem, MAX_UPSTREAM_TEXT)));
+                    fields.push(FieldProblem::new(
+                        truncate(field, 100),
+                        truncate(&problem, MAX_UPSTREAM_TEXT),
+                    ));
                 }
             }
         }
@@ -548,13 +643,19 @@ fn details_to_fields(details: &Value) -> Vec<FieldProblem> {
                 };
                 if let Some(problem) = problem {
                     let field = field.unwrap_or_else(|| "contact".into());
-                    fields.push(FieldProblem::new(truncate(&field, 100), truncate(&problem, MAX_UPSTREAM_TEXT)));
+                    fields.push(FieldProblem::new(
+                        truncate(&field, 100),
+                        truncate(&problem, MAX_UPSTREAM_TEXT),
+                    ));
                 }
             }
         }
         Value::String(s) => {
             if let Some(s) = non_empty(clean_text(s)) {
-                fields.push(FieldProblem::new("contact", truncate(&s, MAX_UPSTREAM_TEXT)));
+                fields.push(FieldProblem::new(
+                    "contact",
+                    truncate(&s, MAX_UPSTREAM_TEXT),
+                ));
             }
         }
         _ => {}
@@ -566,14 +667,22 @@ fn details_to_fields(details: &Value) -> Vec<FieldProblem> {
 /// Seconds to wait, from `Retry-After` (seconds or an HTTP date) or else
 /// `X-RateLimit-Reset` (an epoch time or seconds from now).
 pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let now = std::time::SystemTime::now();
     if let Some(value) = text("retry-after") {
         if let Ok(seconds) = value.parse::<u64>() {
             return Some(seconds);
         }
         if let Ok(at) = httpdate::parse_http_date(value) {
-            return Some(at.duration_since(now).map_or(0, |d| d.as_secs_f64().ceil() as u64));
+            return Some(
+                at.duration_since(now)
+                    .map_or(0, |d| d.as_secs_f64().ceil() as u64),
+            );
         }
     }
     let reset = text("x-ratelimit-reset")?.parse::<f64>().ok()?;
@@ -610,7 +719,11 @@ fn looks_like_html(headers: &HeaderMap, text: &str) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
-    let start = text.trim_start().get(..15).unwrap_or_default().to_ascii_lowercase();
+    let start = text
+        .trim_start()
+        .get(..15)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     content_type_html || start.starts_with("<!doctype") || start.starts_with("<html")
 }
 
@@ -754,7 +867,10 @@ mod tests {
     fn success_returns_data() {
         let body = br#"{"data":{"id":5,"email":"a@b.co"}}"#;
         let got = classify(StatusCode::CREATED, &HeaderMap::new(), body);
-        assert_eq!(got.ok().map(Value::Object), Some(json!({"id":5,"email":"a@b.co"})));
+        assert_eq!(
+            got.ok().map(Value::Object),
+            Some(json!({"id":5,"email":"a@b.co"}))
+        );
     }
 
     #[test]
@@ -795,7 +911,11 @@ mod tests {
             (307, ErrorKind::BadResponse, Created::Unknown),
         ] {
             let e = err(status, &[], ENVELOPE);
-            assert_eq!((e.kind, e.created, e.status), (kind, created, Some(status)), "{status}");
+            assert_eq!(
+                (e.kind, e.created, e.status),
+                (kind, created, Some(status)),
+                "{status}"
+            );
         }
     }
 
@@ -804,7 +924,11 @@ mod tests {
         let e = err(403, &[], ENVELOPE);
         assert_eq!(e.code.as_deref(), Some("forbidden"));
         assert_eq!(e.request_id.as_deref(), Some("req-9"));
-        assert!(e.message.contains("Admin API key required"), "{}", e.message);
+        assert!(
+            e.message.contains("Admin API key required"),
+            "{}",
+            e.message
+        );
         assert!(e.fields.is_empty());
     }
 
@@ -837,7 +961,11 @@ mod tests {
     fn plain_string_error_is_the_message() {
         let e = err(404, &[], r#"{"error":"Advertiser not found"}"#);
         assert_eq!(e.kind, ErrorKind::AdvertiserNotFound);
-        assert!(e.message.ends_with(": Advertiser not found."), "{}", e.message);
+        assert!(
+            e.message.ends_with(": Advertiser not found."),
+            "{}",
+            e.message
+        );
         let e = err(404, &[], "");
         assert_eq!(e.kind, ErrorKind::AdvertiserNotFound);
     }
@@ -853,16 +981,27 @@ mod tests {
         assert!(e.message.contains("502 Bad Gateway"), "{}", e.message);
         assert!(!e.message.contains('<'), "{}", e.message);
 
-        let page = format!("<html><body><script>var a = '<b>';</script><p>Down &amp; out</p>{}</body></html>", "y ".repeat(3000));
+        let page = format!(
+            "<html><body><script>var a = '<b>';</script><p>Down &amp; out</p>{}</body></html>",
+            "y ".repeat(3000)
+        );
         let e = err(500, &[], &page);
         assert!(e.message.contains("Down & out"), "{}", e.message);
         assert!(!e.message.contains("var a"), "{}", e.message);
-        assert!(e.message.chars().count() < MAX_UPSTREAM_TEXT + 80, "{}", e.message);
+        assert!(
+            e.message.chars().count() < MAX_UPSTREAM_TEXT + 80,
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn html_404_is_a_wrong_base_url_not_a_missing_advertiser() {
-        let e = err(404, &[("content-type", "text/html")], "<html><title>Not Found</title></html>");
+        let e = err(
+            404,
+            &[("content-type", "text/html")],
+            "<html><title>Not Found</title></html>",
+        );
         assert_eq!(e.kind, ErrorKind::BadResponse);
         assert_eq!(e.created, Created::No);
         assert!(e.message.contains("HIENERGY_BASE_URL"));
@@ -871,7 +1010,11 @@ mod tests {
     #[test]
     fn redirect_names_the_location() {
         let e = err(302, &[("location", "https://login.example/")], "");
-        assert!(e.message.contains("https://login.example/"), "{}", e.message);
+        assert!(
+            e.message.contains("https://login.example/"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -885,10 +1028,18 @@ mod tests {
             .map(|d| d.as_secs() + 30)
             .unwrap_or(0);
         let e = err(429, &[("x-ratelimit-reset", &soon.to_string())], "");
-        assert!(e.retry_after_seconds.is_some_and(|s| (28..=31).contains(&s)), "{:?}", e.retry_after_seconds);
+        assert!(
+            e.retry_after_seconds
+                .is_some_and(|s| (28..=31).contains(&s)),
+            "{:?}",
+            e.retry_after_seconds
+        );
         let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
         let e = err(429, &[("retry-after", &date)], "");
-        assert!(e.retry_after_seconds.is_some_and(|s| (58..=61).contains(&s)));
+        assert!(
+            e.retry_after_seconds
+                .is_some_and(|s| (58..=61).contains(&s))
+        );
         let e = err(429, &[], "");
         assert_eq!(e.retry_after_seconds, None);
         assert!(e.hint().contains("retry"));
@@ -907,8 +1058,57 @@ mod tests {
     }
 
     #[test]
+    fn the_key_is_scrubbed_from_whatever_hienergy_quotes_back() {
+        let key = "hk_live_0123456789";
+        let body = format!(
+            r#"{{"error":{{"code":"{key}","message":"bad key {key}","request_id":"{key}","details":{{"{key}":["is {key}"]}}}}}}"#
+        );
+        let e = err(401, &[], &body);
+        let e = scrub_key(Err(e), key)
+            .err()
+            .unwrap_or_else(|| panic!("an error"));
+        let shown = format!("{:?} {}", e, e.to_json());
+        assert!(!shown.contains(key), "{shown}");
+        assert!(e.message.contains(REDACTED), "{}", e.message);
+
+        let Value::Object(contact) = json!({"id": 1, key: [key, {"k": format!("x{key}x")}]}) else {
+            unreachable!()
+        };
+        let contact = scrub_key(Ok(contact), key).ok().unwrap_or_default();
+        assert_eq!(
+            Value::Object(contact),
+            json!({"id": 1, REDACTED: [REDACTED, {"k": format!("x{REDACTED}x")}]})
+        );
+        // A key too short to be real is left alone rather than mangling text.
+        let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
+        assert_eq!(scrub_key(Err(e.clone()), "b").err(), Some(e));
+    }
+
+    #[test]
+    fn html_success_page_is_named_by_its_title() {
+        let got = classify(
+            StatusCode::OK,
+            &headers(&[("content-type", "text/html; charset=utf-8")]),
+            b"<!doctype html><html><head><title>Sign in</title></head><body><form></form></body></html>",
+        );
+        let e = got.err().unwrap_or_else(|| panic!("should fail"));
+        assert_eq!(
+            (e.kind, e.created),
+            (ErrorKind::BadResponse, Created::Unknown)
+        );
+        assert!(
+            e.message.contains("HTML page (\"Sign in\"), not JSON"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains('<'), "{}", e.message);
+    }
+
+    #[test]
     fn backoff_grows_and_is_bounded() {
-        assert!(backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(250));
+        assert!(
+            backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(250)
+        );
         assert!(backoff(1) >= Duration::from_millis(400));
         assert!(backoff(30) <= Duration::from_millis(2500));
     }
