@@ -1,0 +1,669 @@
+//! Failure semantics end to end: for every fault HiEnergy (or the network
+//! in between) can produce, the call ends in a precise kind, says whether
+//! the contact may exist, and the fake upstream counts exactly as many
+//! requests as were safe to send.
+//!
+//! Status and body faults use wiremock; faults below HTTP (hanging,
+//! trickling, resets, refused ports, TLS garbage) use a hand-written peer.
+//! Every test also checks that the API key never reached stdout or stderr.
+
+mod common;
+mod fault_kit;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{CONTACTS_PATH, TEST_KEY, command};
+use fault_kit::{Conn, Proc, TcpFake, contact, created_body, tool_contact, tool_error};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MIB: usize = 1 << 20;
+
+async fn server(base: &str, args: &[&str]) -> Proc {
+    Proc::start(command(base, Some(TEST_KEY), args)).await
+}
+
+/// Ends the session, checks it exits cleanly and leaked nothing; returns stderr.
+async fn finish(proc: Proc) -> String {
+    let (status, stderr) = proc.finish().await;
+    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
+    assert!(
+        !stderr.contains(TEST_KEY),
+        "the key is in stderr:\n{stderr}"
+    );
+    stderr
+}
+
+fn assert_no_key_in(proc: &Proc) {
+    for line in &proc.transcript {
+        assert!(!line.contains(TEST_KEY), "the key is on stdout: {line}");
+    }
+}
+
+fn kind_created(error: &Value) -> (&str, &str) {
+    (
+        error["kind"].as_str().unwrap_or("(no kind)"),
+        error["created"].as_str().unwrap_or("(no created)"),
+    )
+}
+
+fn email(tag: &str) -> String {
+    format!("{tag}@example.com")
+}
+
+fn for_email(tag: &str) -> wiremock::matchers::BodyPartialJsonMatcher {
+    body_partial_json(json!({"contact": {"email": email(tag)}}))
+}
+
+async fn requests_for(mock: &MockServer, tag: &str) -> usize {
+    let needle = email(tag);
+    mock.received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains(&needle))
+        .count()
+}
+
+/// Lines in the server's log announcing a re-send.
+fn resends_logged(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("sending it again"))
+        .count()
+}
+
+// ---------------------------------------------------------------- statuses
+
+#[tokio::test]
+async fn status_and_body_faults_each_end_in_their_kind_after_one_request() {
+    let html_500 = "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>We're sorry</h1></body></html>";
+    let html_200 = "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in</body></html>";
+    let cases: Vec<(&str, ResponseTemplate, &str, &str, &str)> = vec![
+        (
+            "html500",
+            ResponseTemplate::new(500).set_body_raw(html_500, "text/html"),
+            "upstream_error",
+            "unknown",
+            "500 Internal Server Error",
+        ),
+        (
+            "json502",
+            ResponseTemplate::new(502).set_body_json(
+                json!({"error": {"code": "bad_gateway", "message": "upstream down", "request_id": "r-502"}}),
+            ),
+            "upstream_error",
+            "unknown",
+            "upstream down",
+        ),
+        (
+            "empty503",
+            ResponseTemplate::new(503),
+            "upstream_error",
+            "unknown",
+            "(503)",
+        ),
+        (
+            "text200",
+            ResponseTemplate::new(200).set_body_string("OK"),
+            "bad_response",
+            "unknown",
+            "not JSON",
+        ),
+        (
+            "html200",
+            ResponseTemplate::new(200).set_body_raw(html_200, "text/html"),
+            "bad_response",
+            "unknown",
+            "not JSON",
+        ),
+        (
+            "binary200",
+            ResponseTemplate::new(200).set_body_bytes(vec![0xff, 0xfe, 0x00, 0x80]),
+            "bad_response",
+            "unknown",
+            "not JSON",
+        ),
+        (
+            "truncated201",
+            ResponseTemplate::new(201).set_body_raw(r#"{"data":{"id":7"#, "application/json"),
+            "bad_response",
+            "unknown",
+            "not JSON",
+        ),
+        (
+            "empty201",
+            ResponseTemplate::new(201),
+            "bad_response",
+            "unknown",
+            "empty body",
+        ),
+        (
+            "blank201",
+            ResponseTemplate::new(201).set_body_raw(" \r\n ", "application/json"),
+            "bad_response",
+            "unknown",
+            "empty body",
+        ),
+        (
+            "array201",
+            ResponseTemplate::new(201).set_body_json(json!([{"id": 7}])),
+            "bad_response",
+            "unknown",
+            "an array instead of an object",
+        ),
+        (
+            "dataarray201",
+            ResponseTemplate::new(201).set_body_json(json!({"data": [1, 2]})),
+            "bad_response",
+            "unknown",
+            "`data` is an array",
+        ),
+        (
+            "datastring201",
+            ResponseTemplate::new(201).set_body_json(json!({"data": "created"})),
+            "bad_response",
+            "unknown",
+            "`data` is a string",
+        ),
+        (
+            "datanull201",
+            ResponseTemplate::new(201).set_body_json(json!({"data": null})),
+            "bad_response",
+            "unknown",
+            "`data` is null",
+        ),
+        (
+            "nodata201",
+            ResponseTemplate::new(201).set_body_json(json!({"contact": {"id": 7}})),
+            "bad_response",
+            "unknown",
+            "no `data`",
+        ),
+    ];
+    let mock = MockServer::start().await;
+    for (tag, template, ..) in &cases {
+        Mock::given(method("POST"))
+            .and(path(CONTACTS_PATH))
+            .and(for_email(tag))
+            .respond_with(template.clone())
+            .mount(&mock)
+            .await;
+    }
+    let mut proc = server(&mock.uri(), &[]).await;
+    for (tag, _, kind, created, says) in &cases {
+        let result = proc.call(contact(tag)).await;
+        let error = tool_error(&result);
+        assert_eq!(kind_created(&error), (*kind, *created), "{tag}: {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{tag}: {message}");
+        assert!(!message.contains('<'), "{tag}: markup passed on: {message}");
+        assert!(error["status"].is_u64(), "{tag}: no status: {error}");
+        assert_eq!(requests_for(&mock, tag).await, 1, "{tag}: re-sent");
+        let text = common_text(&result);
+        assert!(text.contains(kind), "{tag}: text content: {text}");
+    }
+    // The key went out on every request, and only in its header.
+    for request in mock.received_requests().await.unwrap_or_default() {
+        assert_eq!(
+            request
+                .headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok()),
+            Some(TEST_KEY)
+        );
+    }
+    assert_no_key_in(&proc);
+    finish(proc).await;
+}
+
+fn common_text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_name_the_location() {
+    // Where the redirects point: it must never see a request (a followed
+    // 307/308 would replay the POST there, key and all).
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created_body("elsewhere")))
+        .mount(&elsewhere)
+        .await;
+    let location = format!("{}/somewhere/else", elsewhere.uri());
+    let mock = MockServer::start().await;
+    let codes = [301u16, 302, 303, 307, 308];
+    for code in codes {
+        Mock::given(method("POST"))
+            .and(for_email(&format!("r{code}")))
+            .respond_with(ResponseTemplate::new(code).insert_header("location", location.as_str()))
+            .mount(&mock)
+            .await;
+    }
+    let mut proc = server(&mock.uri(), &[]).await;
+    for code in codes {
+        let tag = format!("r{code}");
+        let error = tool_error(&proc.call(contact(&tag)).await);
+        assert_eq!(kind_created(&error), ("bad_response", "unknown"), "{code}");
+        assert_eq!(error["status"], code);
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&location), "{code}: {message}");
+        assert_eq!(requests_for(&mock, &tag).await, 1, "{code}");
+    }
+    assert_eq!(
+        elsewhere
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len(),
+        0,
+        "a redirect was followed"
+    );
+    finish(proc).await;
+}
+
+// -------------------------------------------------------------- rate limits
+
+#[tokio::test]
+async fn rate_limit_with_short_retry_after_is_waited_out_then_succeeds() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created_body("rl")))
+        .with_priority(2)
+        .mount(&mock)
+        .await;
+    let mut proc = server(&mock.uri(), &[]).await;
+    let started = Instant::now();
+    let result = proc.call(contact("rl")).await;
+    let waited = started.elapsed();
+    assert_eq!(tool_contact(&result)["id"], 7, "{result}");
+    assert_eq!(requests_for(&mock, "rl").await, 2);
+    // It honoured Retry-After rather than re-sending at once.
+    assert!(waited >= Duration::from_secs(1), "re-sent after {waited:?}");
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn rate_limit_with_long_retry_after_is_reported_after_one_request() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "60")
+                .set_body_json(
+                    json!({"error": {"code": "rate_limited", "message": "Too many requests"}}),
+                ),
+        )
+        .mount(&mock)
+        .await;
+    let mut proc = server(&mock.uri(), &[]).await;
+    let error = tool_error(&proc.call(contact("rl60")).await);
+    assert_eq!(kind_created(&error), ("rate_limited", "no"), "{error}");
+    assert_eq!(error["retry_after_seconds"], 60);
+    assert_eq!(error["status"], 429);
+    assert_eq!(requests_for(&mock, "rl60").await, 1);
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn rate_limit_without_retry_after_is_resent_a_bounded_number_of_times() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&mock)
+        .await;
+    for (retries, expected) in [("2", 3), ("0", 1)] {
+        let mut proc = server(&mock.uri(), &["--max-retries", retries]).await;
+        let tag = format!("rlmax{retries}");
+        let error = tool_error(&proc.call(contact(&tag)).await);
+        assert_eq!(kind_created(&error), ("rate_limited", "no"), "{error}");
+        assert_eq!(
+            requests_for(&mock, &tag).await,
+            expected,
+            "--max-retries {retries}"
+        );
+        let stderr = finish(proc).await;
+        assert_eq!(resends_logged(&stderr), expected - 1, "{stderr}");
+    }
+}
+
+// ------------------------------------------------------------------ bodies
+
+#[tokio::test]
+async fn body_of_50_mib_with_a_length_is_refused_unread() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_raw(vec![b' '; 50 * MIB], "application/json"),
+        )
+        .mount(&mock)
+        .await;
+    let mut proc = server(&mock.uri(), &[]).await;
+    let error = tool_error(&proc.call(contact("big")).await);
+    assert_eq!(kind_created(&error), ("bad_response", "unknown"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than"),
+        "{error}"
+    );
+    let peak = proc.peak_rss_kib();
+    assert!(peak < 40 * 1024, "the server's peak RSS reached {peak} KiB");
+    assert_eq!(requests_for(&mock, "big").await, 1);
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn streamed_body_of_50_mib_is_cut_off_at_the_cap() {
+    // No Content-Length: the only defence is counting while reading.
+    let written = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let (w, d) = (written.clone(), done.clone());
+    let fake = TcpFake::start(move |mut conn: Conn| {
+        let (written, done) = (w.clone(), d.clone());
+        async move {
+            if conn.read_request().await.is_some() {
+                let head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"data\":\"";
+                let mut ok = conn.write(head.as_bytes()).await.is_ok();
+                let chunk = vec![b'x'; 64 * 1024];
+                while ok && written.load(Ordering::SeqCst) < 50 * MIB {
+                    ok = conn.write(&chunk).await.is_ok();
+                    if ok {
+                        written.fetch_add(chunk.len(), Ordering::SeqCst);
+                    }
+                }
+            }
+            done.notify_one();
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &["--timeout", "20"]).await;
+    let error = tool_error(&proc.call(contact("stream")).await);
+    assert_eq!(kind_created(&error), ("bad_response", "unknown"), "{error}");
+    let peak = proc.peak_rss_kib();
+    assert!(peak < 40 * 1024, "the server's peak RSS reached {peak} KiB");
+    tokio::time::timeout(Duration::from_secs(10), done.notified())
+        .await
+        .expect("the fake kept writing: the server did not hang up");
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 50 * MIB, "the server read all {sent} bytes");
+    assert_eq!((fake.connections(), fake.requests()), (1, 1));
+    finish(proc).await;
+}
+
+// ---------------------------------------------------------------- timeouts
+
+#[tokio::test]
+async fn upstream_that_accepts_and_never_answers_times_out_as_unknown() {
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        let _ = conn.read_request().await;
+        let _ = conn.closed_within(Duration::from_secs(60)).await;
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &["--timeout", "1"]).await;
+    let started = Instant::now();
+    let error = tool_error(&proc.call(contact("hang")).await);
+    let took = started.elapsed();
+    assert_eq!(kind_created(&error), ("timeout", "unknown"), "{error}");
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?} with --timeout 1"
+    );
+    assert_eq!(
+        (fake.connections(), fake.requests()),
+        (1, 1),
+        "re-sent after a timeout"
+    );
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn body_trickled_a_byte_a_second_times_out_as_unknown() {
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        if conn.read_request().await.is_none() {
+            return;
+        }
+        let head =
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+        if conn.write(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for byte in b"{\"data\":{\"id\":7,".iter().cycle().take(100) {
+            if conn.write(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &["--timeout", "2"]).await;
+    let started = Instant::now();
+    let error = tool_error(&proc.call(contact("trickle")).await);
+    let took = started.elapsed();
+    assert_eq!(kind_created(&error), ("timeout", "unknown"), "{error}");
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?} with --timeout 2"
+    );
+    assert_eq!((fake.connections(), fake.requests()), (1, 1));
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn status_line_trickled_a_byte_a_second_times_out_as_unknown() {
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        if conn.read_request().await.is_none() {
+            return;
+        }
+        for byte in b"HTTP/1.1 201 Created\r\n".iter().cycle().take(100) {
+            if conn.write(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &["--timeout", "2"]).await;
+    let started = Instant::now();
+    let error = tool_error(&proc.call(contact("trickle-head")).await);
+    let took = started.elapsed();
+    assert_eq!(kind_created(&error), ("timeout", "unknown"), "{error}");
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?} with --timeout 2"
+    );
+    assert_eq!((fake.connections(), fake.requests()), (1, 1));
+    finish(proc).await;
+}
+
+// ------------------------------------------------------- broken connections
+
+#[tokio::test]
+async fn reset_after_the_request_is_network_unknown_and_not_resent() {
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        if conn.read_request().await.is_some() {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let _ = conn.stream.set_zero_linger();
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &[]).await;
+    let error = tool_error(&proc.call(contact("reset")).await);
+    assert_eq!(kind_created(&error), ("network", "unknown"), "{error}");
+    assert_eq!(
+        (fake.connections(), fake.requests()),
+        (1, 1),
+        "re-sent after a reset"
+    );
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn close_after_the_request_is_network_unknown_and_not_resent() {
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        let _ = conn.read_request().await;
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &[]).await;
+    let error = tool_error(&proc.call(contact("close")).await);
+    assert_eq!(kind_created(&error), ("network", "unknown"), "{error}");
+    assert_eq!(
+        (fake.connections(), fake.requests()),
+        (1, 1),
+        "re-sent after a close"
+    );
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn close_right_after_accept_is_network_unknown_and_not_resent() {
+    // The connection was made, so the request may have been written before
+    // the close was noticed: not provably unsent.
+    let fake = TcpFake::start(|conn: Conn| async move {
+        drop(conn);
+    })
+    .await;
+    let mut proc = server(&fake.http_url(), &[]).await;
+    let error = tool_error(&proc.call(contact("slam")).await);
+    assert_eq!(kind_created(&error), ("network", "unknown"), "{error}");
+    assert_eq!(
+        fake.connections(),
+        1,
+        "re-sent after the connection was made"
+    );
+    finish(proc).await;
+}
+
+// ------------------------------------------------------- failed connections
+
+/// A loopback port with nothing listening on it.
+async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    port
+}
+
+#[tokio::test]
+async fn refused_connection_is_network_no_and_resent_with_backoff() {
+    let base = format!("http://127.0.0.1:{}", closed_port().await);
+
+    let mut proc = server(&base, &["--max-retries", "2"]).await;
+    let started = Instant::now();
+    let error = tool_error(&proc.call(contact("refused")).await);
+    let took = started.elapsed();
+    assert_eq!(kind_created(&error), ("network", "no"), "{error}");
+    // Two pauses of at least 200 ms and 400 ms (exponential backoff).
+    assert!(took >= Duration::from_millis(600), "no backoff: {took:?}");
+    let stderr = finish(proc).await;
+    assert_eq!(resends_logged(&stderr), 2, "{stderr}");
+
+    let mut proc = server(&base, &["--max-retries", "0"]).await;
+    let error = tool_error(&proc.call(contact("refused0")).await);
+    assert_eq!(kind_created(&error), ("network", "no"), "{error}");
+    let stderr = finish(proc).await;
+    assert_eq!(resends_logged(&stderr), 0, "{stderr}");
+}
+
+#[tokio::test]
+async fn dns_failure_is_network_no() {
+    // A 70-character label cannot be encoded in a DNS query (labels are at
+    // most 63 bytes), so the resolver fails before sending anything: this
+    // test never touches the network. `.invalid` (RFC 6761) is there in case
+    // some resolver does not check.
+    let host = format!("{}.invalid", "a".repeat(70));
+    let base = format!("https://{host}");
+    let mut proc = server(&base, &["--max-retries", "1", "--connect-timeout", "2"]).await;
+    let error = tool_error(&proc.call(contact("dns")).await);
+    assert_eq!(kind_created(&error), ("network", "no"), "{error}");
+    let stderr = finish(proc).await;
+    assert_eq!(resends_logged(&stderr), 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn tls_handshake_failure_is_network_no_and_resent() {
+    // A plain-HTTP server behind an https:// URL: it answers the ClientHello
+    // with text, which is no TLS record.
+    let fake = TcpFake::start(|mut conn: Conn| async move {
+        let mut hello = [0u8; 512];
+        let _ = tokio::io::AsyncReadExt::read(&mut conn.stream, &mut hello).await;
+        let _ = conn
+            .write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+    })
+    .await;
+    let mut proc = server(&fake.https_url(), &["--max-retries", "2"]).await;
+    let error = tool_error(&proc.call(contact("tls")).await);
+    assert_eq!(kind_created(&error), ("network", "no"), "{error}");
+    // The handshake never completed, so no request was ever sent, and each
+    // of the three connections was safe.
+    assert_eq!(fake.connections(), 3);
+    assert_eq!(fake.requests(), 0);
+    let stderr = finish(proc).await;
+    assert_eq!(resends_logged(&stderr), 2, "{stderr}");
+}
+
+#[tokio::test]
+async fn connect_timeout_is_timeout_no_and_resent() {
+    // A listener whose accept queue is full and never drained: further
+    // connection attempts get no answer, which is what a black-holed host
+    // looks like.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let probe = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await;
+    if probe.is_ok_and(|r| r.is_ok()) {
+        eprintln!("skipped: this kernel completes connections beyond the accept queue");
+        return;
+    }
+    let base = format!("http://{addr}");
+    let mut proc = server(&base, &["--connect-timeout", "1", "--max-retries", "1"]).await;
+    let started = Instant::now();
+    let error = tool_error(&proc.call(contact("blackhole")).await);
+    let took = started.elapsed();
+    assert_eq!(kind_created(&error), ("timeout", "no"), "{error}");
+    // Two attempts of one second each, and a pause between them.
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let stderr = finish(proc).await;
+    assert_eq!(resends_logged(&stderr), 1, "{stderr}");
+    drop((listener, fillers));
+}
