@@ -15,22 +15,10 @@ fn created(id: u64) -> ResponseTemplate {
         .set_body_json(json!({"data": {"id": id, "email": "jane.doe@example.com"}}))
 }
 
-async fn mount(server: &MockServer, response: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(CONTACTS_PATH))
-        .respond_with(response)
-        .mount(server)
-        .await;
-}
-
-async fn posts(server: &MockServer) -> usize {
-    server.received_requests().await.map_or(0, |r| r.len())
-}
-
 #[tokio::test]
 async fn identical_second_call_is_replayed_without_a_post() {
     let server = MockServer::start().await;
-    mount(&server, created(1)).await;
+    mount_answer(&server, created(1)).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
     let first = call(&client, minimal_contact()).await;
     assert_eq!(
@@ -70,7 +58,7 @@ async fn identical_second_call_is_replayed_without_a_post() {
 #[tokio::test]
 async fn twenty_identical_concurrent_calls_make_one_post() {
     let server = MockServer::start().await;
-    mount(&server, created(7).set_delay(Duration::from_millis(300))).await;
+    mount_answer(&server, created(7).set_delay(Duration::from_millis(300))).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
     let calls = (0..20).map(|_| call(&client, minimal_contact()));
     let results = futures::future::join_all(calls).await;
@@ -99,7 +87,7 @@ async fn retry_after_an_unknown_outcome_is_sent_and_flagged() {
         .with_priority(1)
         .mount(&server)
         .await;
-    mount(&server, created(2)).await;
+    mount_answer(&server, created(2)).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &["--timeout", "1"])).await;
     let first = call(&client, minimal_contact()).await;
     let error = error_of(&first);
@@ -125,7 +113,7 @@ async fn failures_are_not_replayed() {
         .with_priority(1)
         .mount(&server)
         .await;
-    mount(&server, created(3)).await;
+    mount_answer(&server, created(3)).await;
     let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
     assert_eq!(
         error_of(&call(&client, minimal_contact()).await)["kind"],
@@ -143,7 +131,7 @@ async fn failures_are_not_replayed() {
 #[tokio::test]
 async fn dedupe_window_zero_sends_every_call() {
     let server = MockServer::start().await;
-    mount(&server, created(1)).await;
+    mount_answer(&server, created(1)).await;
     let client = sdk_client(command(
         &server.uri(),
         Some(TEST_KEY),
@@ -167,7 +155,7 @@ async fn dedupe_window_zero_sends_every_call() {
 #[tokio::test]
 async fn dry_run_sends_nothing_and_redacts_the_key() {
     let server = MockServer::start().await;
-    mount(&server, created(1)).await;
+    mount_answer(&server, created(1)).await;
     for key in [Some(TEST_KEY), None] {
         let client = sdk_client(command(&server.uri(), key, &[])).await;
         let mut args = json!({"advertiser_id": "42", "email": "jane.doe@example.com", "name": " Jane ", "dry_run": true});
@@ -245,16 +233,16 @@ async fn every_error_kind_carries_its_hint_created_and_retryable() {
         match case.kind {
             "invalid_arguments" => args["email"] = json!("nope"),
             "not_configured" => key = None,
-            "unauthorized" => mount(&server, ResponseTemplate::new(401)).await,
-            "forbidden" => mount(&server, ResponseTemplate::new(403)).await,
+            "unauthorized" => mount_answer(&server, ResponseTemplate::new(401)).await,
+            "forbidden" => mount_answer(&server, ResponseTemplate::new(403)).await,
             "advertiser_not_found" => {
-                mount(&server, ResponseTemplate::new(404).set_body_json(json!({"error": "Advertiser not found"}))).await
+                mount_answer(&server, ResponseTemplate::new(404).set_body_json(json!({"error": "Advertiser not found"}))).await
             }
-            "rejected" => mount(&server, ResponseTemplate::new(422).set_body_json(json!({"error": {"code": "invalid", "message": "Invalid", "details": {"email": ["is taken"]}}}))).await,
-            "rate_limited" => mount(&server, ResponseTemplate::new(429).insert_header("retry-after", "30")).await,
-            "upstream_error" => mount(&server, ResponseTemplate::new(503)).await,
+            "rejected" => mount_answer(&server, ResponseTemplate::new(422).set_body_json(json!({"error": {"code": "invalid", "message": "Invalid", "details": {"email": ["is taken"]}}}))).await,
+            "rate_limited" => mount_answer(&server, ResponseTemplate::new(429).insert_header("retry-after", "30")).await,
+            "upstream_error" => mount_answer(&server, ResponseTemplate::new(503)).await,
             "timeout" => {
-                mount(&server, created(1).set_delay(Duration::from_secs(3))).await;
+                mount_answer(&server, created(1).set_delay(Duration::from_secs(3))).await;
                 flags.extend(["--timeout", "1"]);
             }
             "network" => {
@@ -264,7 +252,7 @@ async fn every_error_kind_carries_its_hint_created_and_retryable() {
                 drop(listener);
                 base = format!("http://127.0.0.1:{port}");
             }
-            "bad_response" => mount(&server, ResponseTemplate::new(200).set_body_json(json!({"data": "oops"}))).await,
+            "bad_response" => mount_answer(&server, ResponseTemplate::new(200).set_body_json(json!({"data": "oops"}))).await,
             other => panic!("no setup for {other}"),
         }
         let client = sdk_client(command(&base, key, &flags)).await;

@@ -21,19 +21,6 @@ async fn client_for(server: &MockServer) -> Client {
     sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await
 }
 
-/// Mounts one answer for every POST to the contacts endpoint.
-async fn answer(server: &MockServer, response: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(CONTACTS_PATH))
-        .respond_with(response)
-        .mount(server)
-        .await;
-}
-
-async fn requests(server: &MockServer) -> usize {
-    server.received_requests().await.map_or(0, |r| r.len())
-}
-
 fn envelope(code: &str, message: &str, details: Value) -> Value {
     json!({"error": {"code": code, "message": message, "request_id": "req-abc", "details": details}})
 }
@@ -203,7 +190,7 @@ async fn upstream_refusals_map_to_kinds() {
     ];
     for (status, kind, code, message) in cases {
         let server = MockServer::start().await;
-        answer(
+        mount_answer(
             &server,
             ResponseTemplate::new(status).set_body_json(envelope(code, message, Value::Null)),
         )
@@ -229,7 +216,7 @@ async fn upstream_refusals_map_to_kinds() {
             "{error}"
         );
         assert!(text_of(&result).contains(kind), "{}", text_of(&result));
-        assert_eq!(requests(&server).await, 1, "{status}");
+        assert_eq!(posts(&server).await, 1, "{status}");
         let _ = client.cancel().await;
     }
 }
@@ -238,7 +225,7 @@ async fn upstream_refusals_map_to_kinds() {
 async fn validation_details_from_hienergy_become_fields() {
     let server = MockServer::start().await;
     let details = json!({"email": ["has already been taken"], "phone": ["is invalid"]});
-    answer(
+    mount_answer(
         &server,
         ResponseTemplate::new(422).set_body_json(envelope(
             "validation_failed",
@@ -265,7 +252,7 @@ async fn validation_details_from_hienergy_become_fields() {
 #[tokio::test]
 async fn rate_limit_reports_when_to_retry() {
     let server = MockServer::start().await;
-    answer(
+    mount_answer(
         &server,
         ResponseTemplate::new(429)
             .insert_header("retry-after", "60")
@@ -288,7 +275,7 @@ async fn rate_limit_reports_when_to_retry() {
         "{error}"
     );
     // 60 s is past --max-retry-wait, so it is reported, not waited out.
-    assert_eq!(requests(&server).await, 1);
+    assert_eq!(posts(&server).await, 1);
     let _ = client.cancel().await;
 }
 
@@ -296,7 +283,7 @@ async fn rate_limit_reports_when_to_retry() {
 async fn server_error_page_is_unknown_and_not_resent() {
     let server = MockServer::start().await;
     let page = "<!DOCTYPE html><html><head><title>We're sorry, but something went wrong (500)</title></head><body><h1>Oops</h1></body></html>";
-    answer(
+    mount_answer(
         &server,
         ResponseTemplate::new(500).set_body_raw(page, "text/html"),
     )
@@ -309,27 +296,27 @@ async fn server_error_page_is_unknown_and_not_resent() {
     let message = error["message"].as_str().unwrap_or_default();
     assert!(message.contains("something went wrong"), "{message}");
     assert!(!message.contains('<'), "{message}");
-    assert_eq!(requests(&server).await, 1);
+    assert_eq!(posts(&server).await, 1);
     let _ = client.cancel().await;
 }
 
 #[tokio::test]
 async fn non_json_success_is_a_bad_response() {
     let server = MockServer::start().await;
-    answer(&server, ResponseTemplate::new(200).set_body_string("OK")).await;
+    mount_answer(&server, ResponseTemplate::new(200).set_body_string("OK")).await;
     let client = client_for(&server).await;
     let error = error_of(&call(&client, minimal_contact()).await);
     assert_eq!(error["kind"], "bad_response");
     assert_eq!(error["created"], "unknown");
     assert_eq!(error["status"], 200);
-    assert_eq!(requests(&server).await, 1);
+    assert_eq!(posts(&server).await, 1);
     let _ = client.cancel().await;
 }
 
 #[tokio::test]
 async fn missing_key_answers_not_configured_without_sending() {
     let server = MockServer::start().await;
-    answer(
+    mount_answer(
         &server,
         ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()})),
     )
@@ -345,14 +332,14 @@ async fn missing_key_answers_not_configured_without_sending() {
     let hint = error["hint"].as_str().unwrap_or_default();
     assert!(hint.contains("HIENERGY_API_KEY"), "{hint}");
     assert!(hint.contains("env"), "{hint}");
-    assert_eq!(requests(&server).await, 0);
+    assert_eq!(posts(&server).await, 0);
     let _ = client.cancel().await;
 }
 
 #[tokio::test]
 async fn invalid_arguments_list_every_field_and_send_nothing() {
     let server = MockServer::start().await;
-    answer(
+    mount_answer(
         &server,
         ResponseTemplate::new(201).set_body_json(json!({"data": created_contact()})),
     )
@@ -385,7 +372,7 @@ async fn invalid_arguments_list_every_field_and_send_nothing() {
         text.contains("nickname") && text.contains("email"),
         "{text}"
     );
-    assert_eq!(requests(&server).await, 0);
+    assert_eq!(posts(&server).await, 0);
     let _ = client.cancel().await;
 }
 
@@ -396,6 +383,6 @@ async fn unknown_tool_is_a_protocol_error() {
     let params = rmcp::model::CallToolRequestParams::new("delete_everything");
     let outcome = client.call_tool(params).await;
     assert!(outcome.is_err(), "{outcome:?}");
-    assert_eq!(requests(&server).await, 0);
+    assert_eq!(posts(&server).await, 0);
     let _ = client.cancel().await;
 }

@@ -97,6 +97,21 @@ pub fn text_of(result: &CallToolResult) -> String {
         .join("\n")
 }
 
+/// Mounts one answer for every POST to the contacts endpoint.
+pub async fn mount_answer(server: &wiremock::MockServer, response: wiremock::ResponseTemplate) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path(CONTACTS_PATH))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+/// How many requests the fake HiEnergy has received.
+pub async fn posts(server: &wiremock::MockServer) -> usize {
+    server.received_requests().await.map_or(0, |r| r.len())
+}
+
 pub fn minimal_contact() -> Value {
     json!({"advertiser_id": 42, "email": "jane.doe@example.com"})
 }
