@@ -247,7 +247,18 @@ impl ServerHandler for HiEnergyServer {
         request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        let expected = match request.method.as_str() {
+        // A request whose params is not an object at all reaches here under
+        // this marker, with the real method inside (see stdio::ParamsCheck).
+        let method = match request.method.as_str() {
+            crate::stdio::INVALID_PARAMS_METHOD => request
+                .params
+                .as_ref()
+                .and_then(|p| p.get("method"))
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            method => method,
+        };
+        let expected = match method {
             "tools/call" => {
                 "params must be an object with `name` (a string) and optional `arguments` (an object)"
             }
@@ -268,7 +279,7 @@ impl ServerHandler for HiEnergyServer {
             }
         };
         Err(McpError::invalid_params(
-            format!("invalid params for {}: {expected}", request.method),
+            format!("invalid params for {method}: {expected}"),
             None,
         ))
     }

@@ -13,6 +13,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::server::HiEnergyServer;
 
+/// The method a request is handed on under when its `params` is neither an
+/// object nor null; the real method is in its params. See [`ParamsCheck`].
+pub const INVALID_PARAMS_METHOD: &str = "hienergy-mcp/invalid-params";
+
+/// Lines longer than this are passed on unexamined: a request with
+/// malformed params is small, and a long line is left to rmcp's own cap.
+const MAX_CHECKED_LINE: usize = 64 * 1024;
+
 /// How long calls in flight may still finish after stdin closes.
 pub const EOF_GRACE: Duration = Duration::from_millis(700);
 
@@ -22,10 +30,10 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     let server = HiEnergyServer::new(config, shutdown.clone());
     let (reader, writer) = stdio_pipes();
     let eof = CancellationToken::new();
-    let reader = EofSignal {
+    let reader = ParamsCheck::new(EofSignal {
         inner: reader,
         eof: eof.clone(),
-    };
+    });
     // After EOF nobody may be left to read answers, but a script that pipes
     // in a few requests and closes stdin still wants them: calls in flight
     // get a short grace, then are stopped so the process exits promptly.
@@ -107,5 +115,250 @@ impl AsyncRead for EofSignal {
             self.eof.cancel();
         }
         poll
+    }
+}
+
+/// stdin with one repair. rmcp cannot parse a request whose `params` is a
+/// string, an array or a number, so it answers "Invalid request" without an
+/// id, and the client waits for its answer forever. Such a line is handed
+/// on under [`INVALID_PARAMS_METHOD`], which the server answers -32602 (or
+/// -32601 for an unknown method) by the request's own id. Every other byte
+/// passes through unchanged.
+struct ParamsCheck<R> {
+    inner: R,
+    /// The line being collected, while it is short enough to check.
+    line: Vec<u8>,
+    /// Bytes ready for the reader, from `out_pos` on.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// The current line grew past [`MAX_CHECKED_LINE`]: the rest of it
+    /// goes straight out.
+    passing: bool,
+    eof: bool,
+}
+
+impl<R> ParamsCheck<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            passing: false,
+            eof: false,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let Some(newline) = data.iter().position(|b| *b == b'\n') else {
+                if self.passing {
+                    self.out.extend_from_slice(data);
+                } else {
+                    self.line.extend_from_slice(data);
+                    if self.line.len() > MAX_CHECKED_LINE {
+                        self.out.append(&mut self.line);
+                        self.passing = true;
+                    }
+                }
+                return;
+            };
+            let (end, rest) = data.split_at(newline + 1);
+            if self.passing {
+                self.out.extend_from_slice(end);
+                self.passing = false;
+            } else {
+                self.line.extend_from_slice(end);
+                match repair(&self.line) {
+                    Some(fixed) => self.out.extend_from_slice(&fixed),
+                    None => self.out.extend_from_slice(&self.line),
+                }
+                self.line.clear();
+            }
+            data = rest;
+        }
+    }
+}
+
+/// The line rewritten under [`INVALID_PARAMS_METHOD`], if it is a request
+/// with an answerable id whose params is not an object or null.
+fn repair(line: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::{Value, json};
+    // Most lines cannot need it; skip parsing them twice.
+    if !line.windows(8).any(|w| w == b"\"params\"") {
+        return None;
+    }
+    let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(line) else {
+        return None;
+    };
+    let answerable = match message.get("id") {
+        Some(Value::String(_)) => true,
+        Some(Value::Number(n)) => n.is_i64() || n.is_u64(),
+        _ => false,
+    };
+    let method = message.get("method").and_then(Value::as_str)?.to_owned();
+    let params_ok = matches!(
+        message.get("params"),
+        None | Some(Value::Null) | Some(Value::Object(_))
+    );
+    if !answerable || params_ok {
+        return None;
+    }
+    message.insert("method".into(), json!(INVALID_PARAMS_METHOD));
+    message.insert("params".into(), json!({ "method": method }));
+    let mut fixed = serde_json::to_vec(&message).ok()?;
+    fixed.push(b'\n');
+    Some(fixed)
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if this.out_pos < this.out.len() {
+                let n = buf.remaining().min(this.out.len() - this.out_pos);
+                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
+                this.out_pos += n;
+                if this.out_pos == this.out.len() {
+                    this.out.clear();
+                    this.out_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8192];
+            let mut chunk_buf = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let data = chunk_buf.filled();
+            if data.is_empty() {
+                // An unterminated last line goes on as it came.
+                this.eof = true;
+                this.out.append(&mut this.line);
+            } else {
+                this.feed(data);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use tokio::io::AsyncReadExt;
+
+    /// Feeds `input` in pieces of `step` bytes and reads everything back.
+    async fn through(input: &[u8], step: usize) -> Vec<u8> {
+        let mut source = pieces(input, step);
+        let mut check = ParamsCheck::new(&mut source);
+        let mut out = Vec::new();
+        match check.read_to_end(&mut out).await {
+            Ok(_) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn pieces(input: &[u8], step: usize) -> impl AsyncRead + Unpin {
+        let pieces: Vec<Vec<u8>> = input.chunks(step.max(1)).map(<[u8]>::to_vec).collect();
+        Pieces { pieces, next: 0 }
+    }
+
+    /// A reader that returns its input a piece per read, like a pipe.
+    struct Pieces {
+        pieces: Vec<Vec<u8>>,
+        next: usize,
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = &mut *self;
+            if let Some(piece) = this.pieces.get_mut(this.next) {
+                let n = piece.len().min(buf.remaining());
+                buf.put_slice(&piece[..n]);
+                piece.drain(..n);
+                if piece.is_empty() {
+                    this.next += 1;
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn lines(out: &[u8]) -> Vec<Value> {
+        out.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn good_and_garbage_lines_pass_through_byte_for_byte() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}\n");
+        input.extend_from_slice(b"not json \"params\"\n\n\xff\xfe\r\n[1,2]\n");
+        input.extend_from_slice(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":\"s\"}\n",
+        );
+        input.extend_from_slice(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\",\"params\":\"s\"}\n",
+        );
+        input.extend_from_slice(
+            b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":null}\n",
+        );
+        input.extend_from_slice(b"no newline at the end");
+        for step in [1, 3, 7, 64, 100_000] {
+            assert_eq!(through(&input, step).await, input, "step {step}");
+        }
+    }
+
+    #[tokio::test]
+    async fn non_object_params_are_handed_on_under_the_marker() {
+        for params in [json!("add_contact"), json!([1, 2]), json!(5), json!(true)] {
+            let line = format!(
+                "{}\r\n",
+                json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": params})
+            );
+            for step in [1, 5, 4096] {
+                let got = lines(&through(line.as_bytes(), step).await);
+                assert_eq!(
+                    got,
+                    [
+                        json!({"jsonrpc": "2.0", "id": "a", "method": INVALID_PARAMS_METHOD,
+                            "params": {"method": "tools/call"}})
+                    ],
+                    "{params} step {step}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn long_lines_pass_through_unexamined() {
+        let huge = "x".repeat(3 * MAX_CHECKED_LINE);
+        let line = format!(
+            "{}\n{}\n",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": huge}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": "x"}),
+        );
+        let out = through(line.as_bytes(), 8192).await;
+        let got = lines(&out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["method"], "ping");
+        // The line after a long one is checked again.
+        assert_eq!(got[1]["method"], INVALID_PARAMS_METHOD);
     }
 }
