@@ -109,7 +109,8 @@ impl AddContactArgs {
         unknown.sort_unstable();
         for field in unknown {
             problems.push(FieldProblem::new(
-                field,
+                // A name can be as long as the input: name it, do not echo it.
+                crate::hienergy::truncate(field, 100),
                 format!(
                     "is not an argument of add_contact; allowed: {}",
                     ALLOWED_FIELDS.join(", ")
