@@ -123,8 +123,12 @@ impl Proc {
         let value: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:.300}"));
         assert_eq!(value["jsonrpc"], "2.0", "not JSON-RPC 2.0: {line:.300}");
+        // An error about a line whose id could not be read carries no id
+        // (the MCP schema makes it optional there).
         assert!(
-            value.get("method").is_some() || value.get("id").is_some(),
+            value.get("method").is_some()
+                || value.get("id").is_some()
+                || value.get("error").is_some(),
             "neither a request, a notification nor a response: {line:.300}"
         );
         self.transcript.push(line);
