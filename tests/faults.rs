@@ -368,6 +368,7 @@ async fn body_of_50_mib_with_a_length_is_refused_unread() {
         "{error}"
     );
     let peak = proc.peak_rss_kib();
+    eprintln!("peak RSS of the server: {peak} KiB");
     assert!(peak < 40 * 1024, "the server's peak RSS reached {peak} KiB");
     assert_eq!(requests_for(&mock, "big").await, 1);
     finish(proc).await;
@@ -401,6 +402,7 @@ async fn streamed_body_of_50_mib_is_cut_off_at_the_cap() {
     let error = tool_error(&proc.call(contact("stream")).await);
     assert_eq!(kind_created(&error), ("bad_response", "unknown"), "{error}");
     let peak = proc.peak_rss_kib();
+    eprintln!("peak RSS of the server: {peak} KiB");
     assert!(peak < 40 * 1024, "the server's peak RSS reached {peak} KiB");
     tokio::time::timeout(Duration::from_secs(10), done.notified())
         .await
@@ -586,16 +588,25 @@ async fn refused_connection_is_network_no_and_resent_with_backoff() {
 }
 
 #[tokio::test]
-async fn dns_failure_is_network_no() {
-    // A 70-character label cannot be encoded in a DNS query (labels are at
-    // most 63 bytes), so the resolver fails before sending anything: this
-    // test never touches the network. `.invalid` (RFC 6761) is there in case
-    // some resolver does not check.
+async fn unresolvable_host_is_network_no() {
+    // A name that cannot be looked up, failing before any packet leaves:
+    // a 70-character label is no DNS name (labels are at most 63 bytes),
+    // so the connector refuses it before resolving (traced: no socket is
+    // opened). A real resolver failure would need a query to the sandbox's
+    // non-loopback nameserver; it surfaces the same way, as a connect error.
+    // `.invalid` (RFC 6761) is there in case something does try.
     let host = format!("{}.invalid", "a".repeat(70));
     let base = format!("https://{host}");
     let mut proc = server(&base, &["--max-retries", "1", "--connect-timeout", "2"]).await;
     let error = tool_error(&proc.call(contact("dns")).await);
     assert_eq!(kind_created(&error), ("network", "no"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("connect"),
+        "{error}"
+    );
     let stderr = finish(proc).await;
     assert_eq!(resends_logged(&stderr), 1, "{stderr}");
 }
