@@ -110,7 +110,7 @@ impl AddContactArgs {
         for field in unknown {
             problems.push(FieldProblem::new(
                 // A name can be as long as the input: name it, do not echo it.
-                crate::hienergy::truncate(field, 100),
+                crate::outcome::truncate(field, 100),
                 format!(
                     "is not an argument of add_contact; allowed: {}",
                     ALLOWED_FIELDS.join(", ")

@@ -2,10 +2,11 @@
 //! contact to HiEnergy.
 //!
 //! Data walks one way: [`config`] → [`server`] (the tool) → [`contact`]
-//! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`outcome`]
-//! (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
+//! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
+//! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
 //! schemas portable.
 
+pub mod answer;
 pub mod config;
 pub mod contact;
 pub mod dedupe;

@@ -321,6 +321,15 @@ fn success_sentence(contact: &Map<String, Value>, replayed: bool) -> String {
     }
 }
 
+/// Cuts text to `max_chars` characters, marking the cut: anything quoted
+/// back to the agent (upstream text, argument names) stays bounded.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +376,12 @@ mod tests {
         assert!(text.contains("invalid_arguments"), "{text}");
         assert!(text.contains("email: is required"), "{text}");
         assert!(text.contains("not created"), "{text}");
+    }
+
+    #[test]
+    fn truncate_counts_characters() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("hé", 2), "hé");
     }
 
     #[test]

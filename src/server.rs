@@ -22,6 +22,9 @@ use crate::schema;
 
 pub const SERVER_NAME: &str = "hienergy-mcp";
 pub const TOOL_NAME: &str = "add_contact";
+/// The method stdin hands a request on under when its `params` is neither
+/// an object nor null; the real method is in its params (see `stdio`).
+pub const INVALID_PARAMS_METHOD: &str = "hienergy-mcp/invalid-params";
 pub const TOOL_TITLE: &str = "Add HiEnergy contact";
 
 pub const TOOL_DESCRIPTION: &str = "\
@@ -250,7 +253,7 @@ impl ServerHandler for HiEnergyServer {
         // A request whose params is not an object at all reaches here under
         // this marker, with the real method inside (see stdio::ParamsCheck).
         let method = match request.method.as_str() {
-            crate::stdio::INVALID_PARAMS_METHOD => request
+            INVALID_PARAMS_METHOD => request
                 .params
                 .as_ref()
                 .and_then(|p| p.get("method"))
@@ -272,7 +275,7 @@ impl ServerHandler for HiEnergyServer {
                     ErrorCode::METHOD_NOT_FOUND,
                     format!(
                         "method not found: {}",
-                        crate::hienergy::truncate(method, 100)
+                        crate::outcome::truncate(method, 100)
                     ),
                     None,
                 ));

@@ -11,11 +11,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::server::HiEnergyServer;
-
-/// The method a request is handed on under when its `params` is neither an
-/// object nor null; the real method is in its params. See [`ParamsCheck`].
-pub const INVALID_PARAMS_METHOD: &str = "hienergy-mcp/invalid-params";
+use crate::server::{HiEnergyServer, INVALID_PARAMS_METHOD};
 
 /// Lines longer than this are passed on unexamined: a request with
 /// malformed params is small, and a long line is left to rmcp's own cap.
