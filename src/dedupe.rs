@@ -39,7 +39,9 @@ pub enum Guarded {
 pub struct DedupeGuard {
     window: Duration,
     capacity: usize,
-    slots: Mutex<HashMap<Contact, Entry>>,
+    /// Keyed by the normalised contact as compact JSON: one allocation per
+    /// entry instead of a struct of ten optional strings.
+    slots: Mutex<HashMap<Box<str>, Entry>>,
 }
 
 struct Entry {
@@ -57,7 +59,43 @@ struct Slot {
 
 struct Finished {
     at: Instant,
-    outcome: Outcome,
+    outcome: Stored,
+}
+
+/// An outcome as remembered. A created contact is kept as its JSON text:
+/// a parsed map costs several times the memory, and a replay is rare
+/// enough that parsing it again is free by comparison.
+enum Stored {
+    Created(Box<str>),
+    Failed(ToolError),
+}
+
+impl Stored {
+    fn new(outcome: &Outcome) -> Self {
+        match outcome {
+            Ok(contact) => Stored::Created(Value::Object(contact.clone()).to_string().into()),
+            Err(error) => Stored::Failed(error.clone()),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            Stored::Created(text) => match serde_json::from_str(text) {
+                Ok(Value::Object(contact)) => Ok(contact),
+                // It was written from a map just above; this cannot happen,
+                // but an empty contact is better than a panic.
+                _ => Ok(Map::new()),
+            },
+            Stored::Failed(error) => Err(error.clone()),
+        }
+    }
+
+    fn failed(&self) -> Option<&ToolError> {
+        match self {
+            Stored::Created(_) => None,
+            Stored::Failed(error) => Some(error),
+        }
+    }
 }
 
 impl DedupeGuard {
@@ -99,19 +137,23 @@ impl DedupeGuard {
         if let Some(done) = last.as_ref() {
             let fresh = done.at.elapsed() < self.window;
             let waited_on_it = slot.finished.load(Ordering::Acquire) != seen;
-            let was_cancelled = matches!(&done.outcome, Err(e) if e.kind == ErrorKind::Cancelled);
-            if fresh && (done.outcome.is_ok() || (waited_on_it && !was_cancelled)) {
-                return Guarded::Replayed(done.outcome.clone());
+            let failure = done.outcome.failed();
+            let was_cancelled = failure.is_some_and(|e| e.kind == ErrorKind::Cancelled);
+            if fresh && (failure.is_none() || (waited_on_it && !was_cancelled)) {
+                return Guarded::Replayed(done.outcome.outcome());
             }
         }
         let previous_unknown = last.as_ref().is_some_and(|done| {
             done.at.elapsed() < self.window
-                && matches!(&done.outcome, Err(e) if e.created == Created::Unknown)
+                && done
+                    .outcome
+                    .failed()
+                    .is_some_and(|e| e.created == Created::Unknown)
         });
         let outcome = send().await;
         *last = Some(Finished {
             at: Instant::now(),
-            outcome: outcome.clone(),
+            outcome: Stored::new(&outcome),
         });
         slot.finished.fetch_add(1, Ordering::AcqRel);
         Guarded::Sent {
@@ -120,7 +162,7 @@ impl DedupeGuard {
         }
     }
 
-    fn slot(&self, key: Contact) -> Arc<Slot> {
+    fn slot(&self, key: Box<str>) -> Arc<Slot> {
         let now = Instant::now();
         // A poisoned lock only means another call panicked mid-update; the
         // map itself is still a valid cache.
@@ -146,7 +188,7 @@ impl DedupeGuard {
     /// Drops entries nobody has used within the window, then, if still
     /// full, the least recently used one. An evicted entry still in use
     /// stays alive for its callers; it is only forgotten for later calls.
-    fn evict(&self, slots: &mut HashMap<Contact, Entry>, now: Instant) {
+    fn evict(&self, slots: &mut HashMap<Box<str>, Entry>, now: Instant) {
         slots.retain(|_, e| {
             now.duration_since(e.touched) < self.window || Arc::strong_count(&e.slot) > 1
         });
@@ -170,10 +212,14 @@ impl DedupeGuard {
 
 /// The contact as compared: parsing already trimmed strings, dropped empty
 /// optionals and made advertiser_id a number; email case does not matter.
-fn key(contact: &Contact) -> Contact {
+/// Serialising a struct writes its fields in one fixed order, so equal
+/// contacts give equal text.
+fn key(contact: &Contact) -> Box<str> {
     let mut key = contact.clone();
     key.email = key.email.to_lowercase();
-    key
+    serde_json::to_string(&key)
+        .unwrap_or_else(|_| format!("{key:?}"))
+        .into()
 }
 
 #[cfg(test)]
