@@ -67,14 +67,16 @@ struct Finished {
 /// enough that parsing it again is free by comparison.
 enum Stored {
     Created(Box<str>),
-    Failed(ToolError),
+    /// Boxed: successes are the common case and should not pay for the
+    /// size of an error.
+    Failed(Box<ToolError>),
 }
 
 impl Stored {
     fn new(outcome: &Outcome) -> Self {
         match outcome {
             Ok(contact) => Stored::Created(Value::Object(contact.clone()).to_string().into()),
-            Err(error) => Stored::Failed(error.clone()),
+            Err(error) => Stored::Failed(Box::new(error.clone())),
         }
     }
 
@@ -86,7 +88,7 @@ impl Stored {
                 // but an empty contact is better than a panic.
                 _ => Ok(Map::new()),
             },
-            Stored::Failed(error) => Err(error.clone()),
+            Stored::Failed(error) => Err(error.as_ref().clone()),
         }
     }
 
