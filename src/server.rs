@@ -177,13 +177,24 @@ pub fn tool() -> Tool {
         )
 }
 
+/// "10 minutes" rather than humantime's "10m": the reader is a model.
+fn in_words(window: std::time::Duration) -> String {
+    let seconds = window.as_secs();
+    let (n, unit) = match seconds {
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s.max(1), "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 pub fn instructions(config: &Config) -> String {
     let dedupe = if config.dedupe_window.is_zero() {
         "Identical calls are not deduplicated by this server (--dedupe-window 0): every call creates a contact.".to_owned()
     } else {
         format!(
             "An identical call within {} of a successful one is not sent again: it returns the first result with replayed: true, which is not a new contact.",
-            humantime::format_duration(config.dedupe_window)
+            in_words(config.dedupe_window)
         )
     };
     format!(
@@ -285,5 +296,20 @@ impl ServerHandler for HiEnergyServer {
             format!("invalid params for {method}: {expected}"),
             None,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn windows_read_as_words() {
+        assert_eq!(in_words(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(in_words(Duration::from_secs(60)), "1 minute");
+        assert_eq!(in_words(Duration::from_secs(7200)), "2 hours");
+        assert_eq!(in_words(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(in_words(Duration::from_millis(300)), "1 second");
     }
 }

@@ -295,7 +295,7 @@ async fn instructions_and_description_teach_the_workflow() {
             assert!(text.contains(needed), "{needed:?} missing from: {text}");
         }
     }
-    assert!(instructions.contains("10m"), "{instructions}");
+    assert!(instructions.contains("within 10 minutes"), "{instructions}");
     assert!(instructions.contains("previous_attempt"), "{instructions}");
     let _ = client.cancel().await;
 }
