@@ -117,8 +117,8 @@ impl HiEnergy {
         // Serialised once: every attempt sends the very same bytes.
         let body = request_body(contact).to_string();
         let mut resends = 0;
+        let started = Instant::now();
         loop {
-            let started = Instant::now();
             let attempt = self.attempt(client, &key, &body).await;
             let (after, error) = match attempt {
                 Attempt::Done(result) => {
