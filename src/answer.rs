@@ -33,71 +33,50 @@ pub fn classify(
     let created = created_for_status(status);
     let upstream = UpstreamError::parse(headers, body);
     let code = status.as_u16();
-    let (kind, lead) = match code {
+    // Redirects and web pages get a message of their own; every other
+    // status a lead, followed by whatever HiEnergy said.
+    let (kind, message) = match code {
         300..=399 => {
             let location = headers
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(|l| truncate(l, MAX_UPSTREAM_TEXT))
                 .unwrap_or_else(|| "(no Location header)".into());
-            let mut error = ToolError::new(
+            (
                 ErrorKind::BadResponse,
-                created,
                 format!(
                     "HiEnergy answered with a redirect ({code}) to {location}; redirects are not followed, so the API key is never sent elsewhere. Check HIENERGY_BASE_URL."
                 ),
             )
-            .with_status(code);
-            upstream.fill(&mut error);
-            return Err(error);
         }
-        401 => (
-            ErrorKind::Unauthorized,
-            "HiEnergy refused the API key (401)",
-        ),
-        403 => (
-            ErrorKind::Forbidden,
-            "HiEnergy refused the request (403): adding contacts needs an admin API key",
-        ),
-        404 if upstream.is_html => {
-            let mut error = ToolError::new(
-                ErrorKind::BadResponse,
-                created,
-                "HiEnergy answered 404 with a web page, not an API error: the contacts endpoint (/api/v1/contacts/add) is not at this base URL; check HIENERGY_BASE_URL.",
-            )
-            .with_status(code);
-            upstream.fill(&mut error);
-            return Err(error);
-        }
-        404 => (
-            ErrorKind::AdvertiserNotFound,
-            "HiEnergy found no advertiser with this advertiser_id (404)",
-        ),
-        429 => (
-            ErrorKind::RateLimited,
-            "HiEnergy is rate limiting this key (429)",
-        ),
-        400..=499 => (ErrorKind::Rejected, "HiEnergy rejected the contact"),
-        500..=599 => (
-            ErrorKind::UpstreamError,
-            "HiEnergy failed with a server error",
-        ),
-        _ => (
+        404 if upstream.is_html => (
             ErrorKind::BadResponse,
-            "HiEnergy answered with an unexpected status",
+            "HiEnergy answered 404 with a web page, not an API error: the contacts endpoint (/api/v1/contacts/add) is not at this base URL; check HIENERGY_BASE_URL.".to_owned(),
         ),
-    };
-    let mut message = match kind {
-        ErrorKind::Rejected | ErrorKind::UpstreamError | ErrorKind::BadResponse => {
-            format!("{lead} ({code})")
+        _ => {
+            let (kind, lead) = match code {
+                401 => (ErrorKind::Unauthorized, "HiEnergy refused the API key (401)".to_owned()),
+                403 => (
+                    ErrorKind::Forbidden,
+                    "HiEnergy refused the request (403): adding contacts needs an admin API key".to_owned(),
+                ),
+                404 => (
+                    ErrorKind::AdvertiserNotFound,
+                    "HiEnergy found no advertiser with this advertiser_id (404)".to_owned(),
+                ),
+                429 => (ErrorKind::RateLimited, "HiEnergy is rate limiting this key (429)".to_owned()),
+                400..=499 => (ErrorKind::Rejected, format!("HiEnergy rejected the contact ({code})")),
+                500..=599 => (ErrorKind::UpstreamError, format!("HiEnergy failed with a server error ({code})")),
+                _ => (ErrorKind::BadResponse, format!("HiEnergy answered with an unexpected status ({code})")),
+            };
+            let said = upstream
+                .message
+                .as_ref()
+                .map(|text| format!(": {text}"))
+                .unwrap_or_default();
+            (kind, format!("{lead}{said}."))
         }
-        _ => lead.to_owned(),
     };
-    if let Some(text) = &upstream.message {
-        message.push_str(": ");
-        message.push_str(text);
-    }
-    message.push('.');
     let mut error = ToolError::new(kind, created, message).with_status(code);
     upstream.fill(&mut error);
     if kind == ErrorKind::RateLimited {
