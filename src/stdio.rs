@@ -176,12 +176,33 @@ impl<R> ParamsCheck<R> {
     }
 }
 
+/// Whether some `"params"` member in the line holds something other than an
+/// object or null. A top-level one that does is always found; a nested one
+/// only costs the full parse that follows, which decides.
+fn has_params_of_other_kind(line: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"params\"";
+    let mut rest = line;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let mut value = rest.iter().copied().skip_while(u8::is_ascii_whitespace);
+        if value.next() != Some(b':') {
+            continue;
+        }
+        match value.find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | Some(b'n') => continue,
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// The line rewritten under [`INVALID_PARAMS_METHOD`], if it is a request
 /// with an answerable id whose params is not an object or null.
 fn repair(line: &[u8]) -> Option<Vec<u8>> {
     use serde_json::{Value, json};
-    // Most lines cannot need it; skip parsing them twice.
-    if !line.windows(8).any(|w| w == b"\"params\"") {
+    // Nearly every request has params that are an object; parsing each
+    // line a second time just to see that would sit on every call's path.
+    if !has_params_of_other_kind(line) {
         return None;
     }
     let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(line) else {
@@ -249,6 +270,34 @@ impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_lines_with_non_object_params_are_parsed_again() {
+        for (line, expected) in [
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, false),
+            (
+                r#"{"id":1,"method":"tools/call","params": {"name":"x"}}"#,
+                false,
+            ),
+            (r#"{"id":1,"method":"tools/list","params" : null}"#, false),
+            (r#"{"id":1,"method":"tools/call","params":"x"}"#, true),
+            (r#"{"id":1,"method":"tools/call","params" :[1]}"#, true),
+            (r#"{"id":1,"method":"tools/call","params":7}"#, true),
+            // A nested object first does not hide a bad top-level one.
+            (
+                r#"{"id":1,"method":"m","x":{"params":{}},"params":"bad"}"#,
+                true,
+            ),
+            // A value that merely says "params" is not a member.
+            (r#"{"id":1,"method":"ping","note":"params"}"#, false),
+        ] {
+            assert_eq!(
+                has_params_of_other_kind(line.as_bytes()),
+                expected,
+                "{line}"
+            );
+        }
+    }
     use super::*;
     use serde_json::{Value, json};
     use tokio::io::AsyncReadExt;
