@@ -20,6 +20,9 @@ use crate::contact::Contact;
 use crate::outcome::{Created, ErrorKind, ToolError, truncate};
 
 pub const CONTACTS_ADD_PATH: &str = "api/v1/contacts/add";
+/// Sent as Accept and Content-Type, and shown as such by a dry run: one
+/// constant so the preview cannot drift from the request.
+const JSON_MEDIA_TYPE: &str = "application/json";
 pub const USER_AGENT: &str = concat!("hienergy-mcp/", env!("CARGO_PKG_VERSION"));
 /// Largest answer read from HiEnergy. A created contact is a few hundred
 /// bytes; anything near this is not an answer to this request.
@@ -77,8 +80,8 @@ impl HiEnergy {
             "url": self.endpoint.as_str(),
             "headers": {
                 "X-Api-Key": if has_key { REDACTED } else { "(not set: HIENERGY_API_KEY is required to send)" },
-                "Accept": "application/json",
-                "Content-Type": "application/json",
+                "Accept": JSON_MEDIA_TYPE,
+                "Content-Type": JSON_MEDIA_TYPE,
                 "User-Agent": USER_AGENT,
             },
             "body": request_body(contact),
@@ -148,8 +151,8 @@ impl HiEnergy {
         let sent = client
             .post(self.endpoint.clone())
             .header("X-Api-Key", key.clone())
-            .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, JSON_MEDIA_TYPE)
+            .header(header::CONTENT_TYPE, JSON_MEDIA_TYPE)
             .body(body.to_owned())
             .send()
             .await;
