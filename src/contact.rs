@@ -92,6 +92,12 @@ pub const ALLOWED_FIELDS: [&str; 11] = [
     "dry_run",
 ];
 
+/// Arguments some clients add to every tool's schema for their own use and
+/// then send: Gemini CLI's `wait_for_previous` (its model is told to set
+/// it). They mean nothing to this server, so they are accepted and ignored
+/// by name; any other unknown name is still refused as a likely typo.
+pub const CLIENT_INJECTED: [&str; 1] = ["wait_for_previous"];
+
 impl AddContactArgs {
     /// Validates and normalises raw tool arguments. `None` (no `arguments`
     /// member) is treated as an empty object, so the agent hears which
@@ -104,7 +110,7 @@ impl AddContactArgs {
         let mut unknown: Vec<&str> = args
             .keys()
             .map(String::as_str)
-            .filter(|k| !ALLOWED_FIELDS.contains(k))
+            .filter(|k| !ALLOWED_FIELDS.contains(k) && !CLIENT_INJECTED.contains(k))
             .collect();
         unknown.sort_unstable();
         for field in unknown {
@@ -503,6 +509,18 @@ mod tests {
         assert_eq!(got[0].0, "Email");
         assert_eq!(got[1].0, "mail");
         assert!(got[1].1.contains("allowed: advertiser_id, email, name"));
+    }
+
+    #[test]
+    fn arguments_clients_inject_are_ignored_but_typos_are_not() {
+        let args = parse(json!({
+            "advertiser_id": 1, "email": "a@b.co", "wait_for_previous": true
+        }));
+        assert_eq!(args.map(|a| a.contact.advertiser_id).ok(), Some(1));
+        let got = fields(json!({
+            "advertiser_id": 1, "email": "a@b.co", "wait_for_previous": false, "phone_number": "1"
+        }));
+        assert_eq!(got, ["phone_number"]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! hienergy-mcp: an MCP server with one tool, `add_contact`, that adds a
-//! contact to HiEnergy.
+//! hienergy-mcp: an MCP server whose tools add contacts to HiEnergy.
 //!
-//! Data walks one way: [`config`] → [`server`] (the tool) → [`contact`]
+//! Data walks one way: [`config`] → [`server`] → [`tools`] (one file per
+//! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
 //! schemas portable.
@@ -15,3 +15,4 @@ pub mod outcome;
 pub mod schema;
 pub mod server;
 pub mod stdio;
+pub mod tools;

@@ -18,11 +18,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for notice in &config.notices {
+        tracing::warn!("{notice}");
+    }
+    for problem in &config.problems {
+        tracing::error!("{problem}; every call will answer not_configured until it is fixed");
+    }
+    // Claude Code shows every stderr line as an error: a normal start
+    // says nothing above debug.
     match &config.api_key_source {
-        Some(source) => tracing::info!(base_url = %config.base_url, "API key from {source}"),
+        Some(source) => tracing::debug!(base_url = %config.base_url, "API key from {source}"),
         None => tracing::warn!(
             "no API key: set HIENERGY_API_KEY in this server's \"env\" in your MCP client config; \
-             add_contact will answer not_configured until then (dry_run still works)"
+             calls will answer not_configured until then (dry_run still works)"
         ),
     }
 
@@ -56,11 +64,14 @@ fn main() -> ExitCode {
 /// The filter is `Targets` (`info`, `hienergy_mcp=debug,warn`) rather than
 /// `EnvFilter`: the same directives people write in practice, without the
 /// regex engine, which costs a fifth of the binary and its resident pages.
+/// The default is `warn`: some clients show every stderr line as an error.
 fn init_logging(level: Option<&str>) {
-    const DEFAULT: &str = "hienergy_mcp=info,warn";
+    const DEFAULT: &str = "warn";
+    let from_env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     let requested = level
         .map(str::to_owned)
-        .or_else(|| std::env::var("RUST_LOG").ok());
+        .or_else(|| from_env("HIENERGY_LOG_LEVEL"))
+        .or_else(|| from_env("RUST_LOG"));
     let parsed = requested.as_deref().map(str::parse::<Targets>);
     let filter = match &parsed {
         Some(Ok(filter)) => filter.clone(),

@@ -91,7 +91,7 @@ impl ErrorKind {
     pub fn hint(self) -> &'static str {
         match self {
             ErrorKind::InvalidArguments => {
-                "Fix the fields listed in `fields` and call add_contact again; nothing was sent to HiEnergy."
+                "Fix the fields listed in `fields` and call again; nothing was sent to HiEnergy."
             }
             ErrorKind::NotConfigured => {
                 "Ask the user to set HIENERGY_API_KEY (an admin API key from HiEnergy) in the \"env\" block of this server's entry in their MCP client config, then restart the client; use dry_run to preview meanwhile."
@@ -172,6 +172,26 @@ pub struct ToolError {
     pub request_id: Option<String>,
     pub fields: Vec<FieldProblem>,
     pub retry_after_seconds: Option<u64>,
+    /// A hint more specific than the kind's own. One byte, not a string:
+    /// every `Result` in the server carries this type.
+    pub special_hint: Option<SpecialHint>,
+}
+
+/// Hints for cases narrower than their kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialHint {
+    /// not_configured because a setting, not the key, is unusable.
+    FixSettings,
+}
+
+impl SpecialHint {
+    fn text(self) -> &'static str {
+        match self {
+            SpecialHint::FixSettings => {
+                "Ask the user to fix the settings named in `message` (in the \"env\" block of this server's entry in their MCP client config, or in the extension's settings), then restart the client; nothing is sent until then."
+            }
+        }
+    }
 }
 
 impl ToolError {
@@ -185,6 +205,7 @@ impl ToolError {
             request_id: None,
             fields: Vec::new(),
             retry_after_seconds: None,
+            special_hint: None,
         }
     }
 
@@ -211,6 +232,13 @@ impl ToolError {
         )
     }
 
+    /// A setting of the server's own is not usable: the message names it.
+    pub fn misconfigured(message: String) -> Self {
+        let mut error = Self::new(ErrorKind::NotConfigured, Created::No, message);
+        error.special_hint = Some(SpecialHint::FixSettings);
+        error
+    }
+
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
@@ -218,6 +246,9 @@ impl ToolError {
 
     /// The hint, made specific where the error knows more than its kind.
     pub fn hint(&self) -> String {
+        if let Some(special) = self.special_hint {
+            return special.text().to_owned();
+        }
         match (self.kind, self.retry_after_seconds) {
             (ErrorKind::RateLimited, Some(seconds)) => format!(
                 "HiEnergy is rate limiting this key: retry after {seconds} seconds; nothing was created."
@@ -258,7 +289,7 @@ impl ToolError {
             Created::Unknown => "The contact may or may not have been created.",
         };
         format!(
-            "add_contact failed ({}): {} {} {}",
+            "Failed ({}): {} {} {}",
             self.kind.as_str(),
             self.message,
             created,
@@ -281,6 +312,63 @@ impl ToolError {
         result.content = vec![ContentBlock::text(self.sentence())];
         result
     }
+}
+
+/// The schema of the `error` member every tool's error result carries:
+/// exactly what [`ToolError::to_json`] writes, member by member, so strict
+/// clients accept error results as they accept successes.
+pub fn error_schema() -> Value {
+    let kinds: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+    json!({
+        "type": "object",
+        "description": "Present when the call failed (isError: true): what went wrong and what to do next.",
+        "properties": {
+            "kind": {
+                "type": "string",
+                "enum": kinds,
+                "description": "What failed, for branching on."
+            },
+            "message": {"type": "string", "description": "What happened, including what HiEnergy said."},
+            "hint": {"type": "string", "description": "What to do next."},
+            "retryable": {
+                "type": "boolean",
+                "description": "Whether the same call, unchanged, can succeed later."
+            },
+            "created": {
+                "type": "string",
+                "enum": ["no", "unknown"],
+                "description": "\"no\": nothing was created. \"unknown\": the contact may exist; check HiEnergy before retrying."
+            },
+            "status": {
+                "type": "integer",
+                "minimum": 100,
+                "maximum": 599,
+                "description": "The HTTP status HiEnergy answered with, where it answered."
+            },
+            "code": {"type": "string", "description": "HiEnergy's own error code."},
+            "request_id": {"type": "string", "description": "HiEnergy's request id, for support."},
+            "fields": {
+                "type": "array",
+                "description": "The fields at fault and what is wrong with each.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "problem": {"type": "string"}
+                    },
+                    "required": ["field", "problem"],
+                    "additionalProperties": false
+                }
+            },
+            "retry_after_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "With rate_limited: seconds to wait before retrying."
+            }
+        },
+        "required": ["kind", "message", "hint", "retryable", "created"],
+        "additionalProperties": false
+    })
 }
 
 /// The result of a successful call: the contact object, with flags that say
@@ -376,6 +464,38 @@ mod tests {
         assert!(text.contains("invalid_arguments"), "{text}");
         assert!(text.contains("email: is required"), "{text}");
         assert!(text.contains("not created"), "{text}");
+    }
+
+    /// Every kind, with every optional member set, is what the schema
+    /// says: a member added to `to_json` without the schema fails here.
+    #[test]
+    fn every_error_matches_the_error_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"error": error_schema()},
+            "required": ["error"],
+            "additionalProperties": false
+        });
+        let validator = jsonschema::validator_for(&schema)
+            .unwrap_or_else(|e| panic!("error_schema is not a schema: {e}"));
+        for kind in ErrorKind::ALL {
+            for created in [Created::No, Created::Unknown] {
+                let bare = ToolError::new(kind, created, "m");
+                let mut full = bare.clone().with_status(599);
+                full.code = Some("c".into());
+                full.request_id = Some("r".into());
+                full.fields = vec![FieldProblem::new("email", "is invalid")];
+                full.retry_after_seconds = Some(0);
+                for error in [bare, full, ToolError::misconfigured("m".into())] {
+                    let value = error.to_json();
+                    let problems: Vec<String> = validator
+                        .iter_errors(&value)
+                        .map(|e| e.to_string())
+                        .collect();
+                    assert!(problems.is_empty(), "{kind:?}: {problems:?} {value}");
+                }
+            }
+        }
     }
 
     #[test]

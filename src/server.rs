@@ -1,42 +1,25 @@
-//! The MCP side: the server's identity, its one tool, and how a tool call
-//! walks through validation, the duplicate guard and the HTTP call.
+//! The MCP side: the server's identity, its instructions, and the protocol
+//! methods; the tools themselves are in [`crate::tools`].
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::contact::AddContactArgs;
-use crate::dedupe::{DedupeGuard, Guarded};
-use crate::hienergy::HiEnergy;
-use crate::outcome::{Created, ErrorKind, ToolError, success_result};
-use crate::schema;
+use crate::tools::{self, Backend};
 
 pub const SERVER_NAME: &str = "hienergy-mcp";
-pub const TOOL_NAME: &str = "add_contact";
 /// The method stdin hands a request on under when its `params` is neither
 /// an object nor null; the real method is in its params (see `stdio`).
 pub const INVALID_PARAMS_METHOD: &str = "hienergy-mcp/invalid-params";
-pub const TOOL_TITLE: &str = "Add HiEnergy contact";
-
-pub const TOOL_DESCRIPTION: &str = "\
-Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
-Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
-and the contact's email; every other field is optional. \
-This writes to a live CRM: call it once per contact. \
-An identical call that already succeeded is not sent again: it returns the first result with replayed: true (no new contact). \
-Set dry_run: true to preview the exact request without sending it. \
-On failure the result carries error.kind, error.hint (what to do next) and error.created: \
-\"no\" means nothing was created, so fix and retry; \
-\"unknown\" means the contact may exist, so check HiEnergy before retrying.";
 
 /// The server, shared by every in-flight call.
 #[derive(Clone)]
@@ -45,136 +28,27 @@ pub struct HiEnergyServer {
 }
 
 struct Inner {
-    config: Config,
-    api: HiEnergy,
-    guard: DedupeGuard,
-    tool: Tool,
+    backend: Backend,
+    tools: Vec<Tool>,
     instructions: String,
-    /// Cancelled when the server is stopping (stdin closed, SIGINT/SIGTERM):
-    /// in-flight calls end at once instead of holding the exit.
-    shutdown: CancellationToken,
 }
 
 impl HiEnergyServer {
     pub fn new(config: Config, shutdown: CancellationToken) -> Self {
-        let api = HiEnergy::new(&config);
-        let guard = DedupeGuard::new(config.dedupe_window);
         let instructions = instructions(&config);
         Self {
             inner: Arc::new(Inner {
-                api,
-                guard,
-                tool: tool(),
+                backend: Backend::new(config, shutdown),
+                tools: tools::all(),
                 instructions,
-                config,
-                shutdown,
             }),
         }
     }
 
-    pub fn tool(&self) -> &Tool {
-        &self.inner.tool
+    /// Every tool, as `tools/list` shows them.
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
     }
-
-    /// One `add_contact` call, from raw arguments to the result the agent
-    /// sees. Never fails: every problem is a structured error result.
-    pub async fn add_contact(
-        &self,
-        arguments: Option<&Map<String, Value>>,
-        cancelled: CancellationToken,
-    ) -> CallToolResult {
-        let inner = &self.inner;
-        let args = match AddContactArgs::parse(arguments) {
-            Ok(args) => args,
-            Err(error) => return error.into_result(),
-        };
-        if args.dry_run {
-            return dry_run_result(&inner.api, &args, inner.config.api_key().is_some());
-        }
-        let Some(api_key) = inner.config.api_key() else {
-            return ToolError::not_configured().into_result();
-        };
-        let contact = &args.contact;
-        let send = || async {
-            // biased: a cancellation that races the answer is reported as
-            // such, so the duplicate guard remembers the outcome as unknown.
-            tokio::select! {
-                biased;
-                _ = cancelled.cancelled() => Err(cancelled_error("the client cancelled the call")),
-                _ = inner.shutdown.cancelled() => Err(cancelled_error("the server is shutting down")),
-                outcome = inner.api.add_contact(api_key, contact) => outcome,
-            }
-        };
-        // A call waiting behind an identical one must still notice its own
-        // cancellation; the guard future comes first so that a leader's
-        // cancelled send is recorded before it is dropped.
-        let guarded = tokio::select! {
-            biased;
-            guarded = inner.guard.run(contact, send) => guarded,
-            _ = cancelled.cancelled() => {
-                return cancelled_error("the client cancelled the call").into_result();
-            }
-            _ = inner.shutdown.cancelled() => {
-                return cancelled_error("the server is shutting down").into_result();
-            }
-        };
-        let (outcome, replayed, previous_unknown) = match guarded {
-            Guarded::Sent {
-                outcome,
-                previous_unknown,
-            } => (outcome, false, previous_unknown),
-            Guarded::Replayed(outcome) => (outcome, true, false),
-        };
-        let mut extra = Map::new();
-        if previous_unknown {
-            extra.insert("previous_attempt".into(), json!("unknown"));
-        }
-        match outcome {
-            Ok(created) => {
-                extra.insert("replayed".into(), json!(replayed));
-                success_result(&created, extra)
-            }
-            Err(error) => error.into_result_with(extra),
-        }
-    }
-}
-
-fn cancelled_error(why: &str) -> ToolError {
-    ToolError::new(
-        ErrorKind::Cancelled,
-        Created::Unknown,
-        format!("The call was stopped before HiEnergy answered: {why}."),
-    )
-}
-
-fn dry_run_result(api: &HiEnergy, args: &AddContactArgs, has_key: bool) -> CallToolResult {
-    let request = api.preview(&args.contact, has_key);
-    let body = request["body"].to_string();
-    let key_note = if has_key {
-        "the API key is configured (redacted here)"
-    } else {
-        "no API key is configured yet, so a real call would fail with not_configured"
-    };
-    let text = format!(
-        "Dry run: nothing was sent. A real call would POST {} with body {body}; {key_note}.",
-        api.endpoint()
-    );
-    let mut result = CallToolResult::structured(json!({"dry_run": true, "request": request}));
-    result.content = vec![ContentBlock::text(text)];
-    result
-}
-
-pub fn tool() -> Tool {
-    Tool::new(TOOL_NAME, TOOL_DESCRIPTION, schema::input_schema())
-        .with_title(TOOL_TITLE)
-        .with_raw_output_schema(Arc::new(schema::output_schema()))
-        .with_annotations(
-            ToolAnnotations::with_title(TOOL_TITLE)
-                .read_only(false)
-                .destructive(false)
-                .idempotent(false)
-                .open_world(true),
-        )
 }
 
 /// "10 minutes" rather than humantime's "10m": the reader is a model.
@@ -188,6 +62,11 @@ fn in_words(window: std::time::Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// Codex shows the model only the first line of the instructions until it
+/// searches its tools, so that line alone must say what the server does
+/// and how to call it.
+pub const FIRST_LINE: &str = "hienergy-mcp adds contacts (people who work for an advertiser, i.e. a brand) to HiEnergy, the affiliate-marketing CRM at app.hienergy.ai: when the user asks to add, create or save a contact, call add_contact with the advertiser's numeric advertiser_id and the contact's email.";
+
 pub fn instructions(config: &Config) -> String {
     let dedupe = if config.dedupe_window.is_zero() {
         "Identical calls are not deduplicated by this server (--dedupe-window 0): every call creates a contact.".to_owned()
@@ -198,8 +77,7 @@ pub fn instructions(config: &Config) -> String {
         )
     };
     format!(
-        "hienergy-mcp adds contacts to HiEnergy (app.hienergy.ai) with one tool, add_contact. \
-Use it when the user asks to add, create or save a contact (a person) for an advertiser (a brand) in HiEnergy.\n\
+        "{FIRST_LINE}\n\
 - advertiser_id must be the numeric id of an existing HiEnergy advertiser. If you only have a name or a domain, ask the user for the id or look it up with another HiEnergy tool; never guess one.\n\
 - email is required; name, given_name, family_name, phone, job_title, source, status and linkedin_profile_url are optional.\n\
 - The server needs an admin API key (HIENERGY_API_KEY). Without one, calls fail with kind not_configured, but dry_run: true still previews the request.\n\
@@ -227,9 +105,7 @@ impl ServerHandler for HiEnergyServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(vec![
-            self.inner.tool.clone(),
-        ]))
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
     }
 
     async fn call_tool(
@@ -237,18 +113,23 @@ impl ServerHandler for HiEnergyServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if request.name != TOOL_NAME {
+        let Some(result) = tools::call(
+            &self.inner.backend,
+            &request.name,
+            request.arguments.as_ref(),
+            context.ct,
+        )
+        .await
+        else {
             return Err(McpError::invalid_params(
                 format!(
-                    "unknown tool {:?}: this server has one tool, {TOOL_NAME}",
-                    request.name
+                    "unknown tool {:?}: this server's tools are {}",
+                    crate::outcome::truncate(&request.name, 100),
+                    tools::names().join(", ")
                 ),
                 None,
             ));
-        }
-        let result = self
-            .add_contact(request.arguments.as_ref(), context.ct)
-            .await;
+        };
         Ok(result.into())
     }
 
@@ -303,6 +184,21 @@ impl ServerHandler for HiEnergyServer {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_first_line_of_the_instructions_stands_alone() {
+        let config = match crate::config::Config::from_args(&Default::default(), |_| None) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        let text = instructions(&config);
+        let first = text.lines().next().unwrap_or_default();
+        assert_eq!(first, FIRST_LINE);
+        for needed in ["HiEnergy", "add_contact", "advertiser_id", "email"] {
+            assert!(first.contains(needed), "{needed} not in {first}");
+        }
+        assert!(text.lines().count() > 1);
+    }
 
     #[test]
     fn windows_read_as_words() {

@@ -303,11 +303,14 @@ async fn key_never_leaks_on_signals_or_start_up_errors() {
     assert_clean(proc, "sigterm").await;
 
     // Refused at start: the message names the URL but not the key.
-    let output = traced("http://example.com", &[])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run");
+    let output = traced(
+        "https://app.hienergy.ai",
+        &["--base-url", "http://example.com"],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .await
+    .expect("run");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains(TEST_KEY), "{stderr}");

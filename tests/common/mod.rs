@@ -62,6 +62,14 @@ pub async fn sdk_client(cmd: Command) -> Client {
     }
 }
 
+/// The listed tool of this name; tests assume neither one tool nor an order.
+pub fn tool_named<'a>(tools: &'a [rmcp::model::Tool], name: &str) -> &'a rmcp::model::Tool {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name} in tools/list"))
+}
+
 pub fn object(value: Value) -> JsonObject {
     match value {
         Value::Object(map) => map,

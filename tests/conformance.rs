@@ -1,0 +1,250 @@
+//! Every result the server can give conforms to the outputSchema it
+//! advertises in `tools/list`, errors included: the TypeScript SDK (and
+//! Inspector, Gemini CLI, opencode) reject a result that does not, and
+//! show the agent a protocol error instead of our kind and hint.
+//!
+//! The results are read off the wire as raw JSON, and checked against the
+//! schema the same server advertised, not a copy.
+
+mod common;
+mod fault_kit;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{TEST_KEY, command};
+use fault_kit::{Conn, Proc, TcpFake, contact, created_body};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use wiremock::matchers::{body_partial_json, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The outputSchema of every tool, from this server's own `tools/list`.
+async fn advertised_schemas(proc: &mut Proc) -> Vec<(String, jsonschema::Validator)> {
+    let listed = proc.request("tools/list", json!({})).await;
+    let tools = listed["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no tools: {listed}"));
+    assert!(!tools.is_empty());
+    tools
+        .iter()
+        .map(|tool| {
+            let name = tool["name"].as_str().unwrap_or_default().to_owned();
+            let schema = tool
+                .get("outputSchema")
+                .unwrap_or_else(|| panic!("{name} has no outputSchema"));
+            let validator = jsonschema::validator_for(schema)
+                .unwrap_or_else(|e| panic!("{name}: outputSchema is not a schema: {e}"));
+            (name, validator)
+        })
+        .collect()
+}
+
+fn add_contact_schema(schemas: &[(String, jsonschema::Validator)]) -> &jsonschema::Validator {
+    schemas
+        .iter()
+        .find(|(name, _)| name == "add_contact")
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("add_contact not listed"))
+}
+
+/// Checks one result against the schema and returns what it is, for the
+/// tally of shapes covered.
+fn conforms(schema: &jsonschema::Validator, result: &Value) -> String {
+    let structured = result
+        .get("structuredContent")
+        .unwrap_or_else(|| panic!("no structuredContent: {result}"));
+    let problems: Vec<String> = schema
+        .iter_errors(structured)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "result does not match the advertised outputSchema: {problems:?}\n{structured}"
+    );
+    if let Some(kind) = structured["error"]["kind"].as_str() {
+        assert_eq!(result["isError"], true, "{result}");
+        return kind.to_owned();
+    }
+    assert_ne!(result["isError"], true, "{result}");
+    if structured["dry_run"] == true {
+        "dry_run".into()
+    } else if structured["previous_attempt"] == "unknown" {
+        "previous_attempt".into()
+    } else if structured["replayed"] == true {
+        "replayed".into()
+    } else {
+        "created".into()
+    }
+}
+
+fn with_email(tag: &str) -> Value {
+    contact(tag)
+}
+
+/// A fake HiEnergy that answers by the contact's email, so one server
+/// process covers every status.
+async fn by_email(mock: &MockServer, tag: &str, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(body_partial_json(
+            json!({"contact": {"email": contact(tag)["email"]}}),
+        ))
+        .respond_with(response)
+        .mount(mock)
+        .await;
+}
+
+fn envelope(code: &str, message: &str, details: Value) -> Value {
+    json!({"error": {"code": code, "message": message, "request_id": "req-1", "details": details}})
+}
+
+#[tokio::test]
+async fn every_result_matches_the_advertised_output_schema() {
+    let mock = MockServer::start().await;
+    let statuses = [
+        (
+            "s401",
+            ResponseTemplate::new(401).set_body_json(envelope(
+                "invalid_api_key",
+                "Invalid API key",
+                Value::Null,
+            )),
+        ),
+        (
+            "s403",
+            ResponseTemplate::new(403).set_body_json(envelope(
+                "forbidden",
+                "Admin API key required",
+                Value::Null,
+            )),
+        ),
+        (
+            "s404",
+            ResponseTemplate::new(404).set_body_json(envelope(
+                "not_found",
+                "Advertiser not found",
+                Value::Null,
+            )),
+        ),
+        (
+            "s422",
+            ResponseTemplate::new(422).set_body_json(envelope(
+                "validation_failed",
+                "Validation failed",
+                json!({"email": ["has already been taken"]}),
+            )),
+        ),
+        (
+            "s429",
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "60")
+                .set_body_json(envelope("rate_limited", "Slow down", Value::Null)),
+        ),
+        (
+            "s500",
+            ResponseTemplate::new(500).set_body_string("<html><title>Oops</title></html>"),
+        ),
+        ("s200text", ResponseTemplate::new(200).set_body_string("OK")),
+        (
+            "s302",
+            ResponseTemplate::new(302).insert_header("location", "https://login.example/"),
+        ),
+        (
+            "ok",
+            ResponseTemplate::new(201).set_body_json(created_body("ok")),
+        ),
+    ];
+    for (tag, response) in statuses {
+        by_email(&mock, tag, response).await;
+    }
+    let mut seen = BTreeSet::new();
+
+    let mut proc = Proc::start(command(&mock.uri(), Some(TEST_KEY), &[])).await;
+    let schemas = advertised_schemas(&mut proc).await;
+    let schema = add_contact_schema(&schemas);
+    for tag in [
+        "s401", "s403", "s404", "s422", "s429", "s500", "s200text", "s302", "ok",
+    ] {
+        let result = proc.call(with_email(tag)).await;
+        seen.insert(conforms(schema, &result));
+    }
+    // The same contact again: a replay.
+    seen.insert(conforms(schema, &proc.call(with_email("ok")).await));
+    let mut dry = with_email("dry");
+    dry["dry_run"] = json!(true);
+    seen.insert(conforms(schema, &proc.call(dry).await));
+    // Every invalid-argument shape at once: wrong types, unknown names.
+    let invalid =
+        json!({"advertiser_id": "x", "email": 5, "bogus": 1, "linkedin_profile_url": "nope"});
+    seen.insert(conforms(schema, &proc.call(invalid).await));
+    let (status, _) = proc.finish().await;
+    assert!(status.success());
+
+    // No key.
+    let mut proc = Proc::start(command(&mock.uri(), None, &[])).await;
+    seen.insert(conforms(schema, &proc.call(with_email("nokey")).await));
+    proc.finish().await;
+
+    // A port nobody listens on.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let mut proc = Proc::start(command(&closed, Some(TEST_KEY), &["--max-retries", "0"])).await;
+    seen.insert(conforms(schema, &proc.call(with_email("refused")).await));
+    proc.finish().await;
+
+    // A fake that takes the request and never answers: a timeout, then a
+    // retry that succeeds carries previous_attempt; then a call still in
+    // flight when stdin closes ends cancelled.
+    let hang = TcpFake::start(|mut conn: Conn| async move {
+        if conn.read_request().await.is_none() {
+            return;
+        }
+        if conn.index == 1 {
+            let _ = conn
+                .write(&fault_kit::http_201(&created_body("hang")))
+                .await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let mut proc = Proc::start(command(
+        &hang.http_url(),
+        Some(TEST_KEY),
+        &["--timeout", "1"],
+    ))
+    .await;
+    seen.insert(conforms(schema, &proc.call(with_email("hang")).await));
+    seen.insert(conforms(schema, &proc.call(with_email("hang")).await));
+    let id = proc.start_call(with_email("cancel")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proc.close_stdin();
+    let (response, _) = proc.recv_response(&id).await;
+    seen.insert(conforms(schema, &response["result"]));
+    proc.wait_exit(Duration::from_secs(5)).await;
+
+    let expected: BTreeSet<String> = [
+        "invalid_arguments",
+        "not_configured",
+        "unauthorized",
+        "forbidden",
+        "advertiser_not_found",
+        "rejected",
+        "rate_limited",
+        "upstream_error",
+        "timeout",
+        "network",
+        "bad_response",
+        "cancelled",
+        "created",
+        "replayed",
+        "dry_run",
+        "previous_attempt",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(seen, expected);
+}
