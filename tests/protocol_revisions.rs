@@ -1,0 +1,109 @@
+//! Both ways of starting a session, spoken by hand: the 2026-07-28
+//! revision (no `initialize`; the protocol version and client capabilities
+//! ride in `_meta` on every request), which Claude Code and the Python SDK
+//! already use, and the older revisions that begin with `initialize`.
+
+mod common;
+mod fault_kit;
+
+use common::{TEST_KEY, command, mount_answer, posts};
+use fault_kit::{Proc, contact, created_body, result_of, tool_contact};
+use serde_json::{Value, json};
+use wiremock::{MockServer, ResponseTemplate};
+
+const NEW_REVISION: &str = "2026-07-28";
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": NEW_REVISION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+    })
+}
+
+async fn created_fake() -> MockServer {
+    let mock = MockServer::start().await;
+    mount_answer(
+        &mock,
+        ResponseTemplate::new(201).set_body_json(created_body("rev")),
+    )
+    .await;
+    mock
+}
+
+#[tokio::test]
+async fn the_2026_07_28_revision_needs_no_initialize() {
+    let mock = created_fake().await;
+    let mut proc = Proc::spawn(command(&mock.uri(), Some(TEST_KEY), &[]));
+    let listed = result_of(&proc.request("tools/list", json!({"_meta": meta()})).await);
+    let tools = listed["tools"].as_array().cloned().unwrap_or_default();
+    assert!(tools.iter().any(|t| t["name"] == "add_contact"), "{listed}");
+
+    let mut dry = contact("rev");
+    dry["dry_run"] = json!(true);
+    let preview = result_of(
+        &proc
+            .request(
+                "tools/call",
+                json!({"name": "add_contact", "arguments": dry, "_meta": meta()}),
+            )
+            .await,
+    );
+    assert_eq!(preview["structuredContent"]["dry_run"], true, "{preview}");
+    assert_eq!(posts(&mock).await, 0);
+
+    let created = result_of(
+        &proc
+            .request(
+                "tools/call",
+                json!({"name": "add_contact", "arguments": contact("rev"), "_meta": meta()}),
+            )
+            .await,
+    );
+    tool_contact(&created);
+    assert_eq!(posts(&mock).await, 1);
+
+    // Without its _meta, a request in such a session is refused by its id.
+    let refused = proc
+        .request(
+            "tools/call",
+            json!({"name": "add_contact", "arguments": contact("rev2")}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert_eq!(posts(&mock).await, 1);
+    // The session goes on.
+    let again = result_of(&proc.request("tools/list", json!({"_meta": meta()})).await);
+    assert_eq!(again["tools"], listed["tools"]);
+    let (status, stderr) = proc.finish().await;
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+#[tokio::test]
+async fn older_revisions_begin_with_initialize() {
+    let mock = created_fake().await;
+    for revision in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let mut proc = Proc::spawn(command(&mock.uri(), Some(TEST_KEY), &[]));
+        let init = result_of(
+            &proc
+                .request(
+                    "initialize",
+                    json!({
+                        "protocolVersion": revision,
+                        "capabilities": {},
+                        "clientInfo": {"name": "raw", "version": "1"}
+                    }),
+                )
+                .await,
+        );
+        assert_eq!(init["protocolVersion"], revision, "{init}");
+        assert_eq!(init["serverInfo"]["name"], "hienergy-mcp");
+        proc.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        let listed = result_of(&proc.request("tools/list", json!({})).await);
+        assert!(listed["tools"].is_array(), "{revision}: {listed}");
+        tool_contact(&proc.call(contact(&format!("rev-{revision}"))).await);
+        let (status, _) = proc.finish().await;
+        assert!(status.success());
+    }
+}

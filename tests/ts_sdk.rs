@@ -1,0 +1,215 @@
+//! The built binary driven by the official TypeScript SDK client
+//! (`@modelcontextprotocol/sdk`, tests/ts_client), which Inspector, Gemini
+//! CLI and opencode are built on. Unlike rmcp's client it validates every
+//! `structuredContent` against the tool's outputSchema, error results
+//! included, and throws when one does not match: each call here must come
+//! back as a result, never as a thrown error.
+//!
+//! Needs Node.js and npm. `.ci/run` installs the SDK (`npm ci` in
+//! tests/ts_client); run by hand, this test installs it itself on first use.
+//! Set HIENERGY_SKIP_NODE_TESTS=1 to skip it on a machine without Node.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{BIN, TEST_KEY};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn client_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ts_client")
+}
+
+/// Node with the SDK installed, or `None` when the test is skipped on
+/// purpose. A missing Node is a failure unless skipping was asked for.
+fn node_ready() -> Option<()> {
+    if std::env::var_os("HIENERGY_SKIP_NODE_TESTS").is_some_and(|v| v == "1") {
+        eprintln!("skipped: HIENERGY_SKIP_NODE_TESTS=1");
+        return None;
+    }
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "Node.js is needed for the TypeScript SDK test (or set HIENERGY_SKIP_NODE_TESTS=1)"
+    );
+    let dir = client_dir();
+    if !dir.join("node_modules/@modelcontextprotocol/sdk").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .unwrap_or_else(|e| panic!("npm ci in {}: {e}", dir.display()));
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    Some(())
+}
+
+fn email(tag: &str) -> String {
+    format!("{tag}@example.com")
+}
+
+async fn answer_for(mock: &MockServer, tag: &str, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"contact": {"email": email(tag)}})))
+        .respond_with(response)
+        .mount(mock)
+        .await;
+}
+
+fn envelope(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message, "request_id": "req-ts", "details": null}})
+}
+
+fn call(label: &str, arguments: Value) -> Value {
+    json!({"label": label, "tool": "add_contact", "arguments": arguments})
+}
+
+fn contact(tag: &str) -> Value {
+    json!({"advertiser_id": 42, "email": email(tag), "name": "Jane Doe"})
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_accepts_every_result() {
+    let Some(()) = node_ready() else { return };
+    let mock = MockServer::start().await;
+    answer_for(
+        &mock,
+        "s401",
+        ResponseTemplate::new(401).set_body_json(envelope("invalid_api_key", "Invalid API key")),
+    )
+    .await;
+    answer_for(
+        &mock,
+        "s403",
+        ResponseTemplate::new(403).set_body_json(envelope("forbidden", "Admin API key required")),
+    )
+    .await;
+    answer_for(
+        &mock,
+        "s404",
+        ResponseTemplate::new(404).set_body_json(envelope("not_found", "Advertiser not found")),
+    )
+    .await;
+    answer_for(
+        &mock,
+        "s500",
+        ResponseTemplate::new(500).set_body_string("<html><title>Oops</title></html>"),
+    )
+    .await;
+    for tag in ["ok", "gemini"] {
+        answer_for(
+            &mock,
+            tag,
+            ResponseTemplate::new(201).set_body_json(
+                json!({"data": {"id": 7, "advertiser_id": 42, "email": email(tag)}}),
+            ),
+        )
+        .await;
+    }
+    let base_env =
+        json!({"HIENERGY_BASE_URL": mock.uri(), "HIENERGY_API_KEY": TEST_KEY, "NO_PROXY": "*"});
+    let mut gemini = contact("gemini");
+    gemini["wait_for_previous"] = json!(true);
+    let mut dry = contact("dry");
+    dry["dry_run"] = json!(true);
+    let mut as_string = contact("ok");
+    as_string["advertiser_id"] = json!("42");
+    let spec = json!({
+        "command": BIN,
+        "sessions": [
+            {"env": base_env, "calls": [
+                call("unauthorized", contact("s401")),
+                call("forbidden", contact("s403")),
+                call("advertiser_not_found", contact("s404")),
+                call("upstream_error", contact("s500")),
+                call("invalid_arguments", json!({"advertiser_id": 0, "email": "nope", "phone_number": "1"})),
+                call("created", contact("ok")),
+                call("replayed", as_string),
+                call("dry_run", dry),
+                call("gemini_wait_for_previous", gemini),
+            ]},
+            {"env": {"HIENERGY_BASE_URL": mock.uri(), "HIENERGY_TIMEOUT": ""}, "calls": [
+                call("not_configured", contact("ok")),
+            ]},
+            {"env": {"HIENERGY_BASE_URL": "http://example.com", "HIENERGY_API_KEY": TEST_KEY}, "calls": [
+                call("bad_setting", contact("ok")),
+            ]},
+        ]
+    });
+    let spec_path =
+        std::env::temp_dir().join(format!("hienergy-ts-spec-{}.json", std::process::id()));
+    std::fs::write(&spec_path, spec.to_string()).unwrap_or_else(|e| panic!("write spec: {e}"));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(client_dir().join("client.mjs"))
+            .arg(&spec_path)
+            .output()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("join: {e}"))
+    .unwrap_or_else(|e| panic!("node: {e}"));
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    let sessions = report["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), 3, "{report}");
+    let mut calls = Vec::new();
+    for session in &sessions {
+        assert!(session.get("failed").is_none(), "session failed: {session}");
+        let tools = session["tools"].as_array().cloned().unwrap_or_default();
+        assert!(
+            tools
+                .iter()
+                .any(|t| t["name"] == "add_contact" && t["hasOutputSchema"] == true),
+            "{session}"
+        );
+        calls.extend(session["calls"].as_array().cloned().unwrap_or_default());
+    }
+    assert_eq!(calls.len(), 11, "{report}");
+    for call in &calls {
+        let label = call["label"].as_str().unwrap_or_default();
+        assert!(
+            call.get("thrown").is_none(),
+            "{label}: the SDK threw instead of returning the result: {}",
+            call["thrown"]
+        );
+        let structured = &call["structuredContent"];
+        let expected_kind = match label {
+            "created" | "replayed" | "dry_run" | "gemini_wait_for_previous" => None,
+            "bad_setting" => Some("not_configured"),
+            kind => Some(kind),
+        };
+        match expected_kind {
+            Some(kind) => {
+                assert_eq!(call["isError"], true, "{label}: {call}");
+                assert_eq!(structured["error"]["kind"], kind, "{label}: {call}");
+                assert!(structured["error"]["hint"].is_string(), "{label}: {call}");
+            }
+            None => assert_eq!(call["isError"], false, "{label}: {call}"),
+        }
+    }
+    let by_label = |label: &str| {
+        calls
+            .iter()
+            .find(|c| c["label"] == label)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_label("replayed")["structuredContent"]["replayed"], true);
+    assert_eq!(by_label("dry_run")["structuredContent"]["dry_run"], true);
+    assert_eq!(
+        by_label("gemini_wait_for_previous")["structuredContent"]["contact"]["id"],
+        7
+    );
+}
