@@ -383,67 +383,6 @@ impl State {
 }
 
 /// The contact as compared: parsing already trimmed strings, dropped empty
-/// optionals and made advertiser_id a number; email case does not matter.
-/// Serialising a struct writes its fields in one fixed order, so equal
-/// contacts give equal text.
-fn key(contact: &Contact) -> Box<str> {
-    let mut key = contact.clone();
-    key.email = key.email.to_lowercase();
-    serde_json::to_string(&key)
-        .unwrap_or_else(|_| format!("{key:?}"))
-        .into()
-}
-
-#[cfg(test)]
-    fn remembered(&self) -> usize {
-        self.lock().slots.len()
-    }
-}
-
-impl State {
-    /// Once over either bound, forgets the entries idle for a whole window,
-    /// then the least recently used, until within both. Entries in use (an
-    /// `Arc` held outside the map: a call in flight or waiting) are never
-    /// forgotten, so the map can stay over its bounds while they last.
-    fn evict(&mut self, now: Instant, limits: &Limits) {
-        if !self.over(limits) {
-            return;
-        }
-        let idle = |e: &Entry| Arc::strong_count(&e.slot) == 1;
-        let mut freed = 0;
-        self.slots.retain(|_, e| {
-            let expired = now.saturating_duration_since(e.touched) >= limits.window;
-            let forget = expired && idle(e);
-            if forget {
-                freed += e.bytes;
-            }
-            !forget
-        });
-        self.bytes = self.bytes.saturating_sub(freed);
-        // Nearly always one entry goes: a scan per entry forgotten is
-        // cheaper than sorting them all.
-        while self.over(limits) {
-            let Some(oldest) = self
-                .slots
-                .iter()
-                .filter(|(_, e)| idle(e))
-                .min_by_key(|(_, e)| e.touched)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(entry) = self.slots.remove(&oldest) {
-                self.bytes = self.bytes.saturating_sub(entry.bytes);
-            }
-        }
-    }
-
-    fn over(&self, limits: &Limits) -> bool {
-        self.slots.len() > limits.capacity || self.bytes > limits.budget
-    }
-}
-
-/// The contact as compared: parsing already trimmed strings, dropped empty
 /// optionals and made advertiser_id a number. The email is folded to lower
 /// case in ASCII only, local part included: every mail provider in use
 /// treats `Jane.Doe@` and `jane.doe@` as one mailbox, but Unicode folding
@@ -514,6 +453,23 @@ mod tests {
         assert_eq!(second, Guarded::Replayed(created()));
         assert_eq!(sends.load(Ordering::SeqCst), 1);
         guard.run(&contact("other@b.co"), send).await;
+        assert_eq!(sends.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn emails_differing_beyond_ascii_case_are_different_contacts() {
+        let guard = DedupeGuard::new(Duration::from_secs(60));
+        let sends = AtomicUsize::new(0);
+        let send = || async {
+            sends.fetch_add(1, Ordering::SeqCst);
+            created()
+        };
+        guard.run(&contact("kim@example.org"), send).await;
+        // U+212A KELVIN SIGN lower-cases to "k" under Unicode rules.
+        let r = guard.run(&contact("\u{212A}im@example.org"), send).await;
+        assert!(matches!(r, Guarded::Sent { .. }), "{r:?}");
+        let r = guard.run(&contact("\u{212A}IM@Example.ORG"), send).await;
+        assert!(matches!(r, Guarded::Replayed(_)), "{r:?}");
         assert_eq!(sends.load(Ordering::SeqCst), 2);
     }
 
