@@ -6,10 +6,14 @@
 mod common;
 mod fault_kit;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{CONTACTS_PATH, TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error};
+use fault_kit::{
+    Conn, Proc, TcpFake, contact, created_body, http_201, result_of, tool_contact, tool_error,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wiremock::matchers::{body_partial_json, method, path};
@@ -304,6 +308,69 @@ async fn cancellation_aborts_the_http_request_and_the_next_call_works() {
     );
     assert_eq!(upstream.fake.connections(), 2);
     assert_eq!(upstream.fake.requests(), 2);
+    finish(proc).await;
+}
+
+/// The duplicate guard remembers 1,024 calls; one in flight must outlive
+/// any number of others, or its twin makes a second POST.
+#[tokio::test]
+async fn a_call_in_flight_is_not_forgotten_behind_1100_others() {
+    let (release, released) = tokio::sync::watch::channel(false);
+    let slow_posts = Arc::new(AtomicUsize::new(0));
+    let fake = TcpFake::start({
+        let slow_posts = slow_posts.clone();
+        move |mut conn: Conn| {
+            let (slow_posts, mut released) = (slow_posts.clone(), released.clone());
+            async move {
+                let Some(request) = conn.read_request().await else {
+                    return;
+                };
+                if String::from_utf8_lossy(&request).contains("slow@") {
+                    slow_posts.fetch_add(1, Ordering::SeqCst);
+                    let _ = released.wait_for(|r| *r).await;
+                }
+                let _ = conn.write(&http_201(&created_body("any"))).await;
+            }
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url()).await;
+    let first = proc.start_call(contact("slow")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow_posts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first call never reached the fake"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for batch in 0..11 {
+        for i in 0..100 {
+            proc.start_call(contact(&format!("other{batch}x{i}"))).await;
+        }
+        for _ in 0..100 {
+            let response = proc.recv().await;
+            assert_ne!(response["id"], first, "{response}");
+            tool_contact(&result_of(&response));
+        }
+    }
+    let again = proc.start_call(contact("slow")).await;
+    // Give a second POST, if one is coming, time to reach the fake first.
+    proc.ping().await;
+    release.send_replace(true);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let response = proc.recv().await;
+        answers.push((response["id"].clone(), response));
+    }
+    answers.sort_by_key(|(id, _)| id.as_u64());
+    assert_eq!(answers[0].0, first);
+    assert_eq!(answers[1].0, again);
+    let replayed = |r: &Value| result_of(r)["structuredContent"]["replayed"].clone();
+    assert_eq!(replayed(&answers[0].1), false);
+    assert_eq!(replayed(&answers[1].1), true, "{}", answers[1].1);
+    assert_eq!(slow_posts.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.requests(), 1101);
     finish(proc).await;
 }
 
