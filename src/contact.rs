@@ -108,6 +108,20 @@ impl AddContactArgs {
         let args = arguments.unwrap_or(&empty);
         let mut problems = Vec::new();
 
+        let advertiser_id = parse_advertiser_id(args.get("advertiser_id"), &mut problems);
+        let email = parse_email(args.get("email"), &mut problems);
+        let mut optional: [Option<String>; 8] = Default::default();
+        for (slot, field) in optional.iter_mut().zip(OPTIONAL_STRINGS) {
+            *slot = parse_optional_string(field, args.get(field), &mut problems);
+        }
+        if let Some(url) = &optional[7] {
+            check_linkedin_url(url, &mut problems);
+        }
+        let dry_run = parse_dry_run(args.get("dry_run"), &mut problems);
+
+        // After the known fields: the error lists a bounded number of
+        // problems, and thousands of unknown names must not crowd out a
+        // missing email.
         let mut unknown: Vec<&str> = args
             .keys()
             .map(String::as_str)
@@ -124,17 +138,6 @@ impl AddContactArgs {
                 ),
             ));
         }
-
-        let advertiser_id = parse_advertiser_id(args.get("advertiser_id"), &mut problems);
-        let email = parse_email(args.get("email"), &mut problems);
-        let mut optional: [Option<String>; 8] = Default::default();
-        for (slot, field) in optional.iter_mut().zip(OPTIONAL_STRINGS) {
-            *slot = parse_optional_string(field, args.get(field), &mut problems);
-        }
-        if let Some(url) = &optional[7] {
-            check_linkedin_url(url, &mut problems);
-        }
-        let dry_run = parse_dry_run(args.get("dry_run"), &mut problems);
 
         if !problems.is_empty() {
             return Err(ToolError::invalid_arguments(problems));
@@ -576,8 +579,31 @@ mod tests {
         }));
         assert_eq!(
             got,
-            ["bogus", "advertiser_id", "email", "linkedin_profile_url"]
+            ["advertiser_id", "email", "linkedin_profile_url", "bogus"]
         );
+    }
+
+    #[test]
+    fn ten_thousand_unknown_names_give_a_bounded_error_that_still_names_the_real_problems() {
+        let mut args = Map::new();
+        for i in 0..10_000 {
+            args.insert(format!("unknown_{i:05}"), json!(1));
+        }
+        let error = match AddContactArgs::parse(Some(&args)) {
+            Ok(parsed) => panic!("parsed {parsed:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(error.fields.len(), crate::outcome::MAX_LISTED_PROBLEMS);
+        assert_eq!(error.fields[0].field, "advertiser_id");
+        assert_eq!(error.fields[1].field, "email");
+        assert_eq!(error.fields[2].field, "unknown_00000");
+        assert!(
+            error.message.contains("and 9952 more"),
+            "{}",
+            &error.message[error.message.len().saturating_sub(200)..]
+        );
+        let reply = serde_json::to_string(&error.to_json()).unwrap_or_default();
+        assert!(reply.len() < 32 * 1024, "{} bytes", reply.len());
     }
 
     #[test]

@@ -484,3 +484,20 @@ async fn plain_http_to_a_public_host_is_refused_at_start() {
         assert!(stderr.contains("clear text"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    let mut args = contact("many-names");
+    for i in 0..10_000 {
+        args[format!("unknown_{i:05}")] = json!(1);
+    }
+    let error = tool_error(&proc.call(args).await);
+    assert_eq!(error["kind"], "invalid_arguments");
+    assert_eq!(error["fields"].as_array().map(Vec::len), Some(50));
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("and 9950 more"), "{message:.200}");
+    let longest = proc.transcript.iter().map(String::len).max().unwrap_or(0);
+    assert!(longest < 64 * 1024, "an answer of {longest} bytes");
+    finish(proc).await;
+}
