@@ -1,4 +1,9 @@
 //! Serving over stdin/stdout until the client goes away or a signal asks.
+//!
+//! The client goes away in two ways: it closes stdin (EOF), or it closes its
+//! end of stdout. After the second, no answer can reach it, so the session
+//! ends at once: no more calls are read, and calls in flight are cancelled
+//! rather than left to create contacts whose results would be lost.
 
 use std::io;
 use std::pin::Pin;
@@ -7,7 +12,7 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 use rmcp::transport::{StdioReader, stdio_pipes};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -20,16 +25,25 @@ const MAX_CHECKED_LINE: usize = 64 * 1024;
 /// How long calls in flight may still finish after stdin closes.
 pub const EOF_GRACE: Duration = Duration::from_millis(700);
 
-/// Runs the server on stdio. Returns when stdin closes or on SIGINT/SIGTERM.
+/// Runs the server on stdio. Returns when stdin closes, when stdout can no
+/// longer be written, or on SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     let shutdown = CancellationToken::new();
     let server = HiEnergyServer::new(config, shutdown.clone());
     let (reader, writer) = stdio_pipes();
     let eof = CancellationToken::new();
-    let reader = ParamsCheck::new(EofSignal {
-        inner: reader,
-        eof: eof.clone(),
-    });
+    let stdout_gone = CancellationToken::new();
+    let reader = UntilStdoutGone::new(
+        ParamsCheck::new(EofSignal {
+            inner: reader,
+            eof: eof.clone(),
+        }),
+        stdout_gone.clone(),
+    );
+    let writer = WriteErrors {
+        inner: writer,
+        failed: stdout_gone.clone(),
+    };
     // After EOF nobody may be left to read answers, but a script that pipes
     // in a few requests and closes stdin still wants them: calls in flight
     // get a short grace, then are stopped so the process exits promptly.
@@ -51,8 +65,17 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
             }
         },
         _ = stop_signal() => return Ok(()),
+        _ = stdout_gone.cancelled() => {
+            stdout_closed();
+            return Ok(());
+        }
     };
     tokio::select! {
+        biased;
+        _ = stdout_gone.cancelled() => {
+            stdout_closed();
+            shutdown.cancel();
+        }
         quit = running.waiting() => {
             tracing::info!(?quit, "session ended");
         }
@@ -62,6 +85,12 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
         }
     }
     Ok(())
+}
+
+fn stdout_closed() {
+    tracing::warn!(
+        "stdout is closed, so no answer can reach the client: stopping, and cancelling calls in flight"
+    );
 }
 
 async fn stop_signal() {
@@ -86,6 +115,133 @@ async fn stop_signal() {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// stdout as rmcp writes it, noting the first error. rmcp logs a failed
+/// write and carries on reading requests, whose answers can then never be
+/// delivered.
+struct WriteErrors<W> {
+    inner: W,
+    failed: CancellationToken,
+}
+
+impl<W> WriteErrors<W> {
+    fn note<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &poll {
+            if !self.failed.is_cancelled() {
+                tracing::debug!("writing to stdout failed: {e}");
+            }
+            self.failed.cancel();
+        }
+        poll
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for WriteErrors<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note(poll)
+    }
+}
+
+/// stdin that reads as ended once stdout is gone: after a failed write, or,
+/// where the platform reports it, as soon as the client closes its end of
+/// stdout, before any answer is attempted. That keeps a call sent after the
+/// close from reaching HiEnergy at all.
+struct UntilStdoutGone<R> {
+    inner: R,
+    gone: CancellationToken,
+    #[cfg(unix)]
+    watch: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+impl<R> UntilStdoutGone<R> {
+    fn new(inner: R, gone: CancellationToken) -> Self {
+        Self {
+            inner,
+            gone,
+            #[cfg(unix)]
+            watch: stdout_watch(),
+        }
+    }
+
+    /// Whether the other end of stdout is known to be closed. Registers
+    /// for a wake-up when that happens, so an idle session ends too.
+    #[cfg(unix)]
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(watch) = &self.watch else {
+            return false;
+        };
+        loop {
+            match watch.poll_write_ready(cx) {
+                Poll::Ready(Ok(mut ready)) => {
+                    if ready.ready().is_write_closed() {
+                        return true;
+                    }
+                    // Writable is the usual state of stdout and says
+                    // nothing: wait for the next change instead.
+                    ready.clear_ready();
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!("cannot watch stdout: {e}");
+                    self.watch = None;
+                    return false;
+                }
+                Poll::Pending => return false,
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn poll_closed(&mut self, _cx: &mut Context<'_>) -> bool {
+        false
+    }
+}
+
+/// A second descriptor for stdout, registered only to learn when its reader
+/// closes (a pipe reports an error condition then). Nothing is written
+/// through it. None where stdout cannot be polled (a regular file).
+#[cfg(unix)]
+fn stdout_watch() -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::AsFd;
+    let fd = io::stdout().as_fd().try_clone_to_owned().ok()?;
+    // SAFETY: the AsyncFd owns `fd`, an OwnedFd: it stays open, and is the
+    // same descriptor, until the AsyncFd drops it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::WRITABLE).ok()
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for UntilStdoutGone<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.gone.is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        if this.poll_closed(cx) {
+            this.gone.cancel();
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 

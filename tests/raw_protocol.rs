@@ -486,6 +486,52 @@ async fn plain_http_to_a_public_host_is_refused_at_start() {
 }
 
 #[tokio::test]
+async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
+    let mut upstream = hanging_then_created().await;
+    let mut proc = server(&upstream.fake.http_url()).await;
+    proc.start_call(contact("before-close")).await;
+    upstream.wait_for_request().await;
+    let closed = Instant::now();
+    proc.close_stdout();
+    // A client that stopped listening but still writes.
+    for i in 0..10 {
+        let call = json!({
+            "jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+            "params": {"name": "add_contact", "arguments": contact(&format!("after-close{i}"))}
+        });
+        if !proc.try_send_bytes(format!("{call}\n").as_bytes()).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
+    let took = closed.elapsed();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(took < PROMPT, "exited {took:?} after stdout closed");
+    // The call in flight was cancelled: its connection was dropped.
+    let hung_up = upstream.wait_for_hang_up().await;
+    assert!(hung_up.saturating_duration_since(closed) < PROMPT);
+    assert_eq!(
+        upstream.fake.requests(),
+        1,
+        "a call after the close was sent"
+    );
+    assert!(
+        proc.stderr_text().contains("stdout is closed"),
+        "{}",
+        proc.stderr_text()
+    );
+
+    // Idle, with stdin left open: the close alone ends it.
+    let mut proc = server("http://127.0.0.1:9").await;
+    let closed = Instant::now();
+    proc.close_stdout();
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(closed.elapsed() < PROMPT, "{:?}", closed.elapsed());
+}
+
+#[tokio::test]
 async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
     let mut proc = server("http://127.0.0.1:9").await;
     let mut args = contact("many-names");
