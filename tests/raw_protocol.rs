@@ -532,6 +532,75 @@ async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
 }
 
 #[tokio::test]
+async fn a_last_request_without_its_newline_is_answered() {
+    let mut proc = Proc::spawn(command("http://127.0.0.1:9", Some(TEST_KEY), &[]));
+    let mut dry = contact("last-line");
+    dry["dry_run"] = json!(true);
+    let input = format!(
+        "{}\n{}\n{}",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "add_contact", "arguments": dry}}),
+    );
+    proc.send_bytes(input.as_bytes()).await;
+    proc.close_stdin();
+    let (response, _) = proc.recv_response(&json!(2)).await;
+    assert_eq!(
+        result_of(&response)["structuredContent"]["dry_run"],
+        true,
+        "{response}"
+    );
+    finish(proc).await;
+}
+
+/// A line of `len` bytes: a tools/call whose params are padded, with the id
+/// last, as the TypeScript SDK writes it.
+fn padded_call(len: usize, id: Option<u64>) -> Vec<u8> {
+    let tail = match id {
+        Some(id) => format!(r#""}}}},"jsonrpc":"2.0","id":{id}}}"#),
+        None => r#""}},"jsonrpc":"2.0"}"#.to_owned(),
+    };
+    let mut line =
+        br#"{"method":"tools/call","params":{"name":"add_contact","arguments":{"pad":""#.to_vec();
+    line.resize(len - tail.len(), b'p');
+    line.extend_from_slice(tail.as_bytes());
+    line.push(b'\n');
+    line
+}
+
+#[tokio::test]
+async fn a_request_line_over_the_limit_is_answered_with_an_error_by_its_id() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    // 20 MiB, past rmcp's own 16 MiB cap too.
+    proc.send_bytes(&padded_call(20 << 20, Some(77))).await;
+    let (response, before) = proc.recv_response(&json!(77)).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(response["error"]["code"], -32600, "{response}");
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("4194304 bytes"), "{message}");
+    proc.ping().await;
+
+    // Without an id: an error that names no request.
+    proc.send_bytes(&padded_call(5 << 20, None)).await;
+    let said = then_ping(&mut proc, b"").await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0]["error"]["code"], -32600, "{}", said[0]);
+    assert!(said[0].get("id").is_none(), "{}", said[0]);
+
+    // Just under the limit is read and handled as usual.
+    let response = {
+        proc.send_bytes(&padded_call(4 << 20, Some(78))).await;
+        proc.recv_response(&json!(78)).await.0
+    };
+    let error = tool_error(&result_of(&response));
+    assert_eq!(error["kind"], "invalid_arguments", "{error}");
+    finish(proc).await;
+}
+
+#[tokio::test]
 async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
     let mut proc = server("http://127.0.0.1:9").await;
     let mut args = contact("many-names");
