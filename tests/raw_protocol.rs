@@ -160,30 +160,52 @@ async fn then_ping(proc: &mut Proc, bytes: &[u8]) -> Vec<Value> {
 #[tokio::test]
 async fn malformed_lines_never_end_the_session() {
     let mut proc = server("http://127.0.0.1:9").await;
-    let lines: Vec<&[u8]> = vec![
-        b"{\"jsonrpc\":\"2.0\",\"id\":1,\n",
-        b"not json at all\n",
-        b"\xff\xfe\xfd{\"jsonrpc\":\"2.0\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"x\":\"\xc3\x28\"}\n",
-        b"\n",
-        b"   \r\n",
-        b"[]\n",
-        b"[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}]\n",
-        b"42\n",
-        b"\"a string\"\n",
-        b"null\n",
-        b"{}\n",
-        b"{\"jsonrpc\":\"1.0\",\"id\":4,\"method\":\"ping\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":{\"an\":\"object\"},\"method\":\"ping\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{}}\n",
+    // What each line must get: nothing for bytes that are not JSON (no id
+    // can be read, and answering garbage invites an error storm, as the
+    // other MCP SDKs also reason) and for a response nobody asked for;
+    // exactly one -32600 naming no request for JSON that is no message.
+    let invalid_request =
+        || vec![json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"}})];
+    let lines: Vec<(&[u8], Vec<Value>)> = vec![
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\n", vec![]),
+        (b"not json at all\n", vec![]),
+        (b"\xff\xfe\xfd{\"jsonrpc\":\"2.0\"}\n", vec![]),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"x\":\"\xc3\x28\"}\n",
+            vec![],
+        ),
+        (b"\n", vec![]),
+        (b"   \r\n", vec![]),
+        (b"[]\n", invalid_request()),
+        (
+            b"[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}]\n",
+            invalid_request(),
+        ),
+        (b"42\n", invalid_request()),
+        (b"\"a string\"\n", invalid_request()),
+        (b"null\n", invalid_request()),
+        (b"{}\n", invalid_request()),
+        (
+            b"{\"jsonrpc\":\"1.0\",\"id\":4,\"method\":\"ping\"}\n",
+            invalid_request(),
+        ),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":{\"an\":\"object\"},\"method\":\"ping\"}\n",
+            invalid_request(),
+        ),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{}}\n",
+            vec![],
+        ),
     ];
-    for line in lines {
+    for (line, expected) in lines {
         let said = then_ping(&mut proc, line).await;
-        // Anything said about garbage is an error that cannot name a
-        // request it could not read.
-        for message in said {
-            assert!(message.get("error").is_some(), "{message}");
-        }
+        assert_eq!(
+            said,
+            expected,
+            "after {:.80?}",
+            String::from_utf8_lossy(line)
+        );
     }
     finish(proc).await;
 }
@@ -614,5 +636,19 @@ async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
     assert!(message.contains("and 9950 more"), "{message:.200}");
     let longest = proc.transcript.iter().map(String::len).max().unwrap_or(0);
     assert!(longest < 64 * 1024, "an answer of {longest} bytes");
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn an_unknown_tool_is_invalid_params() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    for name in [json!("delete_everything"), json!("ADD_CONTACT"), json!("")] {
+        let response = proc
+            .request("tools/call", json!({"name": name, "arguments": {}}))
+            .await;
+        assert_eq!(response["error"]["code"], -32602, "{name}: {response}");
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown tool"), "{message}");
+    }
     finish(proc).await;
 }
