@@ -16,13 +16,20 @@ use crate::outcome::{FieldProblem, ToolError};
 /// it costs HiEnergy anything.
 pub const MAX_FIELD_CHARS: usize = 1_000;
 
+/// The largest advertiser_id accepted: 2^53 − 1, the largest whole number
+/// that every JSON client carries exactly (JavaScript's numbers are doubles).
+/// Past it, an id may have been rounded before it reached the server, and
+/// sending a rounded id would add the contact to another advertiser; such an
+/// id is refused, never altered.
+pub const MAX_ADVERTISER_ID: u64 = (1 << 53) - 1;
+
 /// A contact to add to HiEnergy. Absent fields are omitted from the request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Contact {
     /// Id of the HiEnergy advertiser (brand) this contact works for, e.g. 42.
     /// It must be the id of an existing HiEnergy advertiser, not a name or a domain.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_ADVERTISER_ID))]
     pub advertiser_id: u64,
     /// The contact's email address, e.g. "jane.doe@example.com".
     #[schemars(email)]
@@ -107,6 +114,20 @@ impl AddContactArgs {
         let args = arguments.unwrap_or(&empty);
         let mut problems = Vec::new();
 
+        let advertiser_id = parse_advertiser_id(args.get("advertiser_id"), &mut problems);
+        let email = parse_email(args.get("email"), &mut problems);
+        let mut optional: [Option<String>; 8] = Default::default();
+        for (slot, field) in optional.iter_mut().zip(OPTIONAL_STRINGS) {
+            *slot = parse_optional_string(field, args.get(field), &mut problems);
+        }
+        if let Some(url) = &optional[7] {
+            check_linkedin_url(url, &mut problems);
+        }
+        let dry_run = parse_dry_run(args.get("dry_run"), &mut problems);
+
+        // After the known fields: the error lists a bounded number of
+        // problems, and thousands of unknown names must not crowd out a
+        // missing email.
         let mut unknown: Vec<&str> = args
             .keys()
             .map(String::as_str)
@@ -123,17 +144,6 @@ impl AddContactArgs {
                 ),
             ));
         }
-
-        let advertiser_id = parse_advertiser_id(args.get("advertiser_id"), &mut problems);
-        let email = parse_email(args.get("email"), &mut problems);
-        let mut optional: [Option<String>; 8] = Default::default();
-        for (slot, field) in optional.iter_mut().zip(OPTIONAL_STRINGS) {
-            *slot = parse_optional_string(field, args.get(field), &mut problems);
-        }
-        if let Some(url) = &optional[7] {
-            check_linkedin_url(url, &mut problems);
-        }
-        let dry_run = parse_dry_run(args.get("dry_run"), &mut problems);
 
         if !problems.is_empty() {
             return Err(ToolError::invalid_arguments(problems));
@@ -181,9 +191,13 @@ fn parse_advertiser_id(value: Option<&Value>, problems: &mut Vec<FieldProblem>) 
             return None;
         }
         Some(Value::Number(n)) => n.as_u64().or_else(|| {
-            // 42.0 is 42; 42.5 and negatives are not ids.
+            // A number written with a fraction or an exponent, or too large
+            // for u64, arrives as a double: 42.0 is 42; 42.5 and negatives
+            // are not ids. Up to MAX_ADVERTISER_ID every whole double is an
+            // exact integer, so the range check below is what keeps a
+            // rounded one (9007199254740993.0 reads as ...992) out.
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= u64::MAX as f64)
+                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= MAX_ADVERTISER_ID as f64)
                 .map(|f| f as u64)
         }),
         // Some clients send numbers as strings.
@@ -191,12 +205,12 @@ fn parse_advertiser_id(value: Option<&Value>, problems: &mut Vec<FieldProblem>) 
         Some(_) => None,
     };
     match id {
-        Some(id) if id >= 1 => Some(id),
+        Some(id) if (1..=MAX_ADVERTISER_ID).contains(&id) => Some(id),
         _ => {
             problems.push(FieldProblem::new(
                 FIELD,
                 format!(
-                    "must be a whole number of at least 1 (the id of a HiEnergy advertiser), got {}",
+                    "must be a whole number from 1 to {MAX_ADVERTISER_ID} (the id of a HiEnergy advertiser), got {}",
                     describe(value)
                 ),
             ));
@@ -388,8 +402,61 @@ mod tests {
             let got = problems(json!({"advertiser_id": bad, "email": "jane@example.com"}));
             assert_eq!(got.len(), 1, "{bad}: {got:?}");
             assert_eq!(got[0].0, "advertiser_id");
-            assert!(got[0].1.contains("at least 1"), "{bad}: {got:?}");
+            assert!(
+                got[0].1.contains("from 1 to 9007199254740991"),
+                "{bad}: {got:?}"
+            );
         }
+    }
+
+    /// Arguments as the server receives them: JSON text, parsed.
+    fn parse_text(arguments: &str) -> Result<AddContactArgs, ToolError> {
+        match serde_json::from_str::<Value>(arguments) {
+            Ok(value) => parse(value),
+            Err(e) => panic!("{arguments}: {e}"),
+        }
+    }
+
+    #[test]
+    fn advertiser_ids_past_what_json_carries_exactly_are_refused_not_changed() {
+        for text in [
+            "18446744073709551616",
+            "18446744073709551615",
+            "9007199254740993.0",
+            "9007199254740992",
+            "9007199254740992.0",
+            "9007199254740991.5",
+            "1e300",
+            r#""9007199254740992""#,
+            r#""18446744073709551616""#,
+        ] {
+            let arguments = format!(r#"{{"advertiser_id": {text}, "email": "a@b.co"}}"#);
+            match parse_text(&arguments) {
+                Ok(args) => panic!("{text} was taken as {}", args.contact.advertiser_id),
+                Err(e) => {
+                    assert_eq!(e.fields.len(), 1, "{text}: {:?}", e.fields);
+                    assert_eq!(e.fields[0].field, "advertiser_id");
+                    assert!(
+                        e.fields[0].problem.contains("from 1 to 9007199254740991"),
+                        "{text}: {}",
+                        e.fields[0].problem
+                    );
+                }
+            }
+        }
+        for (text, id) in [
+            ("9007199254740991", MAX_ADVERTISER_ID),
+            ("9007199254740991.0", MAX_ADVERTISER_ID),
+            (r#"" 9007199254740991 ""#, MAX_ADVERTISER_ID),
+            ("4.2e1", 42),
+            ("1", 1),
+            ("1.0", 1),
+        ] {
+            let arguments = format!(r#"{{"advertiser_id": {text}, "email": "a@b.co"}}"#);
+            let got = parse_text(&arguments).map(|a| a.contact.advertiser_id);
+            assert_eq!(got.ok(), Some(id), "{text}");
+        }
+        assert_eq!(MAX_ADVERTISER_ID, 9_007_199_254_740_991);
     }
 
     #[test]
@@ -530,8 +597,31 @@ mod tests {
         }));
         assert_eq!(
             got,
-            ["bogus", "advertiser_id", "email", "linkedin_profile_url"]
+            ["advertiser_id", "email", "linkedin_profile_url", "bogus"]
         );
+    }
+
+    #[test]
+    fn ten_thousand_unknown_names_give_a_bounded_error_that_still_names_the_real_problems() {
+        let mut args = Map::new();
+        for i in 0..10_000 {
+            args.insert(format!("unknown_{i:05}"), json!(1));
+        }
+        let error = match AddContactArgs::parse(Some(&args)) {
+            Ok(parsed) => panic!("parsed {parsed:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(error.fields.len(), crate::outcome::MAX_LISTED_PROBLEMS);
+        assert_eq!(error.fields[0].field, "advertiser_id");
+        assert_eq!(error.fields[1].field, "email");
+        assert_eq!(error.fields[2].field, "unknown_00000");
+        assert!(
+            error.message.contains("and 9952 more"),
+            "{}",
+            &error.message[error.message.len().saturating_sub(200)..]
+        );
+        let reply = serde_json::to_string(&error.to_json()).unwrap_or_default();
+        assert!(reply.len() < 32 * 1024, "{} bytes", reply.len());
     }
 
     #[test]

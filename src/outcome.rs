@@ -141,6 +141,10 @@ pub enum Created {
     Unknown,
 }
 
+/// Problems an error lists at most; the message counts the rest. Ten
+/// thousand unknown argument names once made a 5 MB reply.
+pub const MAX_LISTED_PROBLEMS: usize = 50;
+
 /// One problem with one field, from local validation or HiEnergy's details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldProblem {
@@ -209,17 +213,23 @@ impl ToolError {
         }
     }
 
-    pub fn invalid_arguments(fields: Vec<FieldProblem>) -> Self {
+    /// The first [`MAX_LISTED_PROBLEMS`] problems, in the order given; the
+    /// message says how many more there were.
+    pub fn invalid_arguments(mut fields: Vec<FieldProblem>) -> Self {
+        let total = fields.len();
+        fields.truncate(MAX_LISTED_PROBLEMS);
         let list = fields
             .iter()
             .map(|f| format!("{}: {}", f.field, f.problem))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut error = Self::new(
-            ErrorKind::InvalidArguments,
-            Created::No,
-            format!("Invalid arguments ({list})."),
-        );
+        let message = match total - fields.len() {
+            0 => format!("Invalid arguments ({list})."),
+            more => format!(
+                "Invalid arguments ({list}; and {more} more not listed, {total} problems in all)."
+            ),
+        };
+        let mut error = Self::new(ErrorKind::InvalidArguments, Created::No, message);
         error.fields = fields;
         error
     }
@@ -496,6 +506,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn invalid_arguments_lists_at_most_the_cap_and_counts_the_rest() {
+        let problems = |n: usize| {
+            (0..n)
+                .map(|i| FieldProblem::new(format!("f{i}"), "is wrong"))
+                .collect::<Vec<_>>()
+        };
+        let exact = ToolError::invalid_arguments(problems(MAX_LISTED_PROBLEMS));
+        assert_eq!(exact.fields.len(), MAX_LISTED_PROBLEMS);
+        assert!(!exact.message.contains("more"), "{}", exact.message);
+        assert!(
+            exact.message.ends_with("f49: is wrong)."),
+            "{}",
+            exact.message
+        );
+        let over = ToolError::invalid_arguments(problems(MAX_LISTED_PROBLEMS + 1));
+        assert_eq!(over.fields.len(), MAX_LISTED_PROBLEMS);
+        assert_eq!(over.fields[49].field, "f49");
+        assert!(
+            over.message
+                .ends_with("f49: is wrong; and 1 more not listed, 51 problems in all)."),
+            "{}",
+            over.message
+        );
     }
 
     #[test]

@@ -1,4 +1,9 @@
 //! Serving over stdin/stdout until the client goes away or a signal asks.
+//!
+//! The client goes away in two ways: it closes stdin (EOF), or it closes its
+//! end of stdout. After the second, no answer can reach it, so the session
+//! ends at once: no more calls are read, and calls in flight are cancelled
+//! rather than left to create contacts whose results would be lost.
 
 use std::io;
 use std::pin::Pin;
@@ -7,29 +12,49 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 use rmcp::transport::{StdioReader, stdio_pipes};
-use tokio::io::{AsyncRead, ReadBuf};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::server::{HiEnergyServer, INVALID_PARAMS_METHOD};
+use crate::server::{HiEnergyServer, INVALID_PARAMS_METHOD, LINE_TOO_LONG_METHOD};
 
-/// Lines longer than this are passed on unexamined: a request with
-/// malformed params is small, and a long line is left to rmcp's own cap.
-const MAX_CHECKED_LINE: usize = 64 * 1024;
+/// The longest request line read, in bytes. A real call is a few kilobytes
+/// (eleven fields of at most 1,000 characters each). A longer line is not
+/// kept: its bytes are skipped as they arrive, and it is answered with a
+/// JSON-RPC error, by its id when the line has one.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// Line buffers grown past this for one long line are given back after it,
+/// so a single large request does not stay resident for the session.
+const KEPT_BUFFER_BYTES: usize = 64 << 10;
+
+/// The longest id an over-long line may have for it to be answered by that
+/// id; JSON-RPC ids are short numbers or strings.
+const MAX_ID_BYTES: usize = 256;
 
 /// How long calls in flight may still finish after stdin closes.
 pub const EOF_GRACE: Duration = Duration::from_millis(700);
 
-/// Runs the server on stdio. Returns when stdin closes or on SIGINT/SIGTERM.
+/// Runs the server on stdio. Returns when stdin closes, when stdout can no
+/// longer be written, or on SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     let shutdown = CancellationToken::new();
     let server = HiEnergyServer::new(config, shutdown.clone());
     let (reader, writer) = stdio_pipes();
     let eof = CancellationToken::new();
-    let reader = ParamsCheck::new(EofSignal {
-        inner: reader,
-        eof: eof.clone(),
-    });
+    let stdout_gone = CancellationToken::new();
+    let reader = UntilStdoutGone::new(
+        LineCheck::new(EofSignal {
+            inner: reader,
+            eof: eof.clone(),
+        }),
+        stdout_gone.clone(),
+    );
+    let writer = WriteErrors {
+        inner: writer,
+        failed: stdout_gone.clone(),
+    };
     // After EOF nobody may be left to read answers, but a script that pipes
     // in a few requests and closes stdin still wants them: calls in flight
     // get a short grace, then are stopped so the process exits promptly.
@@ -51,8 +76,17 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
             }
         },
         _ = stop_signal() => return Ok(()),
+        _ = stdout_gone.cancelled() => {
+            stdout_closed();
+            return Ok(());
+        }
     };
     tokio::select! {
+        biased;
+        _ = stdout_gone.cancelled() => {
+            stdout_closed();
+            shutdown.cancel();
+        }
         quit = running.waiting() => {
             tracing::info!(?quit, "session ended");
         }
@@ -62,6 +96,12 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
         }
     }
     Ok(())
+}
+
+fn stdout_closed() {
+    tracing::warn!(
+        "stdout is closed, so no answer can reach the client: stopping, and cancelling calls in flight"
+    );
 }
 
 async fn stop_signal() {
@@ -86,6 +126,133 @@ async fn stop_signal() {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// stdout as rmcp writes it, noting the first error. rmcp logs a failed
+/// write and carries on reading requests, whose answers can then never be
+/// delivered.
+struct WriteErrors<W> {
+    inner: W,
+    failed: CancellationToken,
+}
+
+impl<W> WriteErrors<W> {
+    fn note<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &poll {
+            if !self.failed.is_cancelled() {
+                tracing::debug!("writing to stdout failed: {e}");
+            }
+            self.failed.cancel();
+        }
+        poll
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for WriteErrors<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note(poll)
+    }
+}
+
+/// stdin that reads as ended once stdout is gone: after a failed write, or,
+/// where the platform reports it, as soon as the client closes its end of
+/// stdout, before any answer is attempted. That keeps a call sent after the
+/// close from reaching HiEnergy at all.
+struct UntilStdoutGone<R> {
+    inner: R,
+    gone: CancellationToken,
+    #[cfg(unix)]
+    watch: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+impl<R> UntilStdoutGone<R> {
+    fn new(inner: R, gone: CancellationToken) -> Self {
+        Self {
+            inner,
+            gone,
+            #[cfg(unix)]
+            watch: stdout_watch(),
+        }
+    }
+
+    /// Whether the other end of stdout is known to be closed. Registers
+    /// for a wake-up when that happens, so an idle session ends too.
+    #[cfg(unix)]
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(watch) = &self.watch else {
+            return false;
+        };
+        loop {
+            match watch.poll_write_ready(cx) {
+                Poll::Ready(Ok(mut ready)) => {
+                    if ready.ready().is_write_closed() {
+                        return true;
+                    }
+                    // Writable is the usual state of stdout and says
+                    // nothing: wait for the next change instead.
+                    ready.clear_ready();
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!("cannot watch stdout: {e}");
+                    self.watch = None;
+                    return false;
+                }
+                Poll::Pending => return false,
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn poll_closed(&mut self, _cx: &mut Context<'_>) -> bool {
+        false
+    }
+}
+
+/// A second descriptor for stdout, registered only to learn when its reader
+/// closes (a pipe reports an error condition then). Nothing is written
+/// through it. None where stdout cannot be polled (a regular file).
+#[cfg(unix)]
+fn stdout_watch() -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::AsFd;
+    let fd = io::stdout().as_fd().try_clone_to_owned().ok()?;
+    // SAFETY: the AsyncFd owns `fd`, an OwnedFd: it stays open, and is the
+    // same descriptor, until the AsyncFd drops it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::WRITABLE).ok()
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for UntilStdoutGone<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.gone.is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        if this.poll_closed(cx) {
+            this.gone.cancel();
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
@@ -114,64 +281,231 @@ impl AsyncRead for EofSignal {
     }
 }
 
-/// stdin with one repair. rmcp cannot parse a request whose `params` is a
-/// string, an array or a number, so it answers "Invalid request" without an
-/// id, and the client waits for its answer forever. Such a line is handed
-/// on under [`INVALID_PARAMS_METHOD`], which the server answers -32602 (or
-/// -32601 for an unknown method) by the request's own id. Every other byte
-/// passes through unchanged.
-struct ParamsCheck<R> {
+/// stdin, line by line, with three repairs; every other byte passes
+/// through unchanged.
+///
+/// - rmcp cannot parse a request whose `params` is a string, an array or a
+///   number, so it answers "Invalid request" without an id, and the client
+///   waits for its answer forever. Such a line is handed on under
+///   [`INVALID_PARAMS_METHOD`], which the server answers -32602 (or -32601
+///   for an unknown method) by the request's own id.
+/// - A line longer than [`MAX_LINE_BYTES`] is skipped as it arrives, never
+///   held whole, and handed on as a request for [`LINE_TOO_LONG_METHOD`]
+///   under its id, which the server answers -32600. Without an id it becomes
+///   a line rmcp answers "Invalid request" with no id.
+/// - A last line without its newline is ended, so rmcp does not drop it.
+struct LineCheck<R> {
     inner: R,
-    /// The line being collected, while it is short enough to check.
+    /// The line being collected, at most [`MAX_LINE_BYTES`].
     line: Vec<u8>,
+    /// Set while the rest of an over-long line is skipped.
+    skipping: Option<IdScan>,
     /// Bytes ready for the reader, from `out_pos` on.
     out: Vec<u8>,
     out_pos: usize,
-    /// The current line grew past [`MAX_CHECKED_LINE`]: the rest of it
-    /// goes straight out.
-    passing: bool,
     eof: bool,
 }
 
-impl<R> ParamsCheck<R> {
+impl<R> LineCheck<R> {
     fn new(inner: R) -> Self {
         Self {
             inner,
             line: Vec::new(),
+            skipping: None,
             out: Vec::new(),
             out_pos: 0,
-            passing: false,
             eof: false,
         }
     }
 
     fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            let Some(newline) = data.iter().position(|b| *b == b'\n') else {
-                if self.passing {
-                    self.out.extend_from_slice(data);
-                } else {
-                    self.line.extend_from_slice(data);
-                    if self.line.len() > MAX_CHECKED_LINE {
-                        self.out.append(&mut self.line);
-                        self.passing = true;
-                    }
+            let (piece, rest, ends) = match data.iter().position(|b| *b == b'\n') {
+                Some(newline) => (&data[..=newline], &data[newline + 1..], true),
+                None => (data, &[][..], false),
+            };
+            data = rest;
+            if let Some(scan) = &mut self.skipping {
+                scan.feed(piece);
+                if ends {
+                    self.too_long();
+                }
+                continue;
+            }
+            let content = self.line.len() + piece.len() - usize::from(ends);
+            if content > MAX_LINE_BYTES {
+                let mut scan = IdScan::default();
+                scan.feed(&self.line);
+                scan.feed(piece);
+                self.line = Vec::new();
+                self.skipping = Some(scan);
+                if ends {
+                    self.too_long();
+                }
+                continue;
+            }
+            self.line.extend_from_slice(piece);
+            if ends {
+                self.end_line();
+            }
+        }
+    }
+
+    /// Hands on the collected line, repaired if need be.
+    fn end_line(&mut self) {
+        match repair(&self.line) {
+            Some(fixed) => self.out.extend_from_slice(&fixed),
+            // The usual case: no copy.
+            None if self.out.is_empty() => std::mem::swap(&mut self.out, &mut self.line),
+            None => self.out.extend_from_slice(&self.line),
+        }
+        self.line.clear();
+        if self.line.capacity() > KEPT_BUFFER_BYTES {
+            self.line = Vec::new();
+        }
+    }
+
+    /// The over-long line being skipped has ended: hand on what answers it.
+    fn too_long(&mut self) {
+        let id = self.skipping.take().and_then(|scan| scan.id());
+        let named = id
+            .as_ref()
+            .map_or_else(|| "none found".to_owned(), |id| id.to_string());
+        tracing::warn!(
+            "a request line over {MAX_LINE_BYTES} bytes (id: {named}) was skipped and is answered with an error"
+        );
+        let line = match id {
+            Some(id) => json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": LINE_TOO_LONG_METHOD,
+                "params": {"limit_bytes": MAX_LINE_BYTES},
+            }),
+            // Valid JSON that is no JSON-RPC message: rmcp answers it
+            // "Invalid request" without an id, as MCP asks for a request
+            // whose id cannot be read.
+            None => json!({"jsonrpc": "2.0", "error": "request line too long"}),
+        };
+        self.out.extend_from_slice(line.to_string().as_bytes());
+        self.out.push(b'\n');
+    }
+
+    /// stdin has ended: a last line without its newline is still a line.
+    fn end_of_input(&mut self) {
+        self.eof = true;
+        if self.skipping.is_some() {
+            self.too_long();
+        } else if !self.line.is_empty() {
+            self.line.push(b'\n');
+            self.end_line();
+        }
+    }
+}
+
+/// Finds the id of a JSON-RPC message read in pieces, keeping nothing of it
+/// but the id's own text: for a line too long to keep. Only a member of the
+/// top-level object counts (an `"id"` inside params is not the request's).
+#[derive(Default)]
+struct IdScan {
+    /// Nesting of objects and arrays; 1 inside the top-level object.
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// At depth 1, the next string is a member name.
+    want_name: bool,
+    /// Reading a member name at depth 1; its first bytes, enough to tell
+    /// "id" from anything else.
+    name: Option<Vec<u8>>,
+    /// The last member name at depth 1 was "id".
+    name_is_id: bool,
+    /// The text of the id's value while it is read.
+    value: Option<Vec<u8>>,
+    /// The id's text, once read whole and short enough.
+    found: Option<Vec<u8>>,
+}
+
+impl IdScan {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.step(b);
+        }
+    }
+
+    fn step(&mut self, b: u8) {
+        if let Some(value) = &mut self.value {
+            value.push(b);
+            // Room for the `,` or `}` that ends it.
+            if value.len() > MAX_ID_BYTES + 1 {
+                self.value = None;
+            }
+        }
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                if let Some(name) = self.name.take() {
+                    self.name_is_id = name == b"id";
                 }
                 return;
-            };
-            let (end, rest) = data.split_at(newline + 1);
-            if self.passing {
-                self.out.extend_from_slice(end);
-                self.passing = false;
-            } else {
-                self.line.extend_from_slice(end);
-                match repair(&self.line) {
-                    Some(fixed) => self.out.extend_from_slice(&fixed),
-                    None => self.out.extend_from_slice(&self.line),
-                }
-                self.line.clear();
             }
-            data = rest;
+            if let Some(name) = &mut self.name
+                && name.len() < 3
+            {
+                name.push(b);
+            }
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                if self.depth == 1 && self.want_name {
+                    self.want_name = false;
+                    self.name = Some(Vec::new());
+                }
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                if self.depth == 1 {
+                    self.want_name = b == b'{';
+                }
+            }
+            b'}' | b']' => {
+                if self.depth == 1 {
+                    self.end_value();
+                }
+                self.depth = self.depth.saturating_sub(1);
+            }
+            b':' if self.depth == 1 && self.name_is_id => {
+                self.name_is_id = false;
+                self.value = Some(Vec::new());
+            }
+            b',' if self.depth == 1 => {
+                self.end_value();
+                self.want_name = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn end_value(&mut self) {
+        if let Some(mut value) = self.value.take() {
+            // The `,` or `}` that ended it.
+            value.pop();
+            self.found = Some(value);
+        }
+    }
+
+    /// The id, if the top-level object had one that can be answered: a
+    /// string or an integer.
+    fn id(&self) -> Option<Value> {
+        let id = serde_json::from_slice::<Value>(self.found.as_deref()?).ok()?;
+        match &id {
+            Value::String(_) => Some(id),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(id),
+            _ => None,
         }
     }
 }
@@ -199,7 +533,6 @@ fn has_params_of_other_kind(line: &[u8]) -> bool {
 /// The line rewritten under [`INVALID_PARAMS_METHOD`], if it is a request
 /// with an answerable id whose params is not an object or null.
 fn repair(line: &[u8]) -> Option<Vec<u8>> {
-    use serde_json::{Value, json};
     // Nearly every request has params that are an object; parsing each
     // line a second time just to see that would sit on every call's path.
     if !has_params_of_other_kind(line) {
@@ -228,7 +561,7 @@ fn repair(line: &[u8]) -> Option<Vec<u8>> {
     Some(fixed)
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for LineCheck<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -243,6 +576,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
                 if this.out_pos == this.out.len() {
                     this.out.clear();
                     this.out_pos = 0;
+                    if this.out.capacity() > KEPT_BUFFER_BYTES {
+                        this.out = Vec::new();
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -258,9 +594,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
             }
             let data = chunk_buf.filled();
             if data.is_empty() {
-                // An unterminated last line goes on as it came.
-                this.eof = true;
-                this.out.append(&mut this.line);
+                this.end_of_input();
             } else {
                 this.feed(data);
             }
@@ -270,6 +604,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for ParamsCheck<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[test]
     fn only_lines_with_non_object_params_are_parsed_again() {
@@ -298,14 +634,11 @@ mod tests {
             );
         }
     }
-    use super::*;
-    use serde_json::{Value, json};
-    use tokio::io::AsyncReadExt;
 
     /// Feeds `input` in pieces of `step` bytes and reads everything back.
     async fn through(input: &[u8], step: usize) -> Vec<u8> {
         let mut source = pieces(input, step);
-        let mut check = ParamsCheck::new(&mut source);
+        let mut check = LineCheck::new(&mut source);
         let mut out = Vec::new();
         match check.read_to_end(&mut out).await {
             Ok(_) => out,
@@ -313,7 +646,7 @@ mod tests {
         }
     }
 
-    fn pieces(input: &[u8], step: usize) -> impl AsyncRead + Unpin {
+    fn pieces(input: &[u8], step: usize) -> Pieces {
         let pieces: Vec<Vec<u8>> = input.chunks(step.max(1)).map(<[u8]>::to_vec).collect();
         Pieces { pieces, next: 0 }
     }
@@ -364,10 +697,29 @@ mod tests {
         input.extend_from_slice(
             b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":null}\n",
         );
-        input.extend_from_slice(b"no newline at the end");
         for step in [1, 3, 7, 64, 100_000] {
             assert_eq!(through(&input, step).await, input, "step {step}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_last_line_without_its_newline_is_ended() {
+        let ping = br#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#;
+        let mut input = b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n".to_vec();
+        input.extend_from_slice(ping);
+        for step in [1, 5, 4096] {
+            let out = through(&input, step).await;
+            assert!(out.ends_with(b"}\n"), "step {step}");
+            assert_eq!(out.len(), input.len() + 1, "step {step}");
+        }
+        // The repair applies to it too.
+        let bad = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":"x"}"#;
+        let got = lines(&through(bad, 7).await);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["method"], INVALID_PARAMS_METHOD);
+        // Nothing is made up when the input ends on a newline, or is empty.
+        assert_eq!(through(b"x\n", 1).await, b"x\n");
+        assert_eq!(through(b"", 1).await, b"");
     }
 
     #[tokio::test]
@@ -392,18 +744,141 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn long_lines_pass_through_unexamined() {
-        let huge = "x".repeat(3 * MAX_CHECKED_LINE);
+    async fn long_lines_up_to_the_limit_are_checked_like_short_ones() {
+        let huge = "x".repeat(3 << 20);
         let line = format!(
             "{}\n{}\n",
             json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": huge}),
-            json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": "x"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"x": huge}}),
         );
-        let out = through(line.as_bytes(), 8192).await;
-        let got = lines(&out);
+        let got = lines(&through(line.as_bytes(), 8192).await);
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0]["method"], "ping");
-        // The line after a long one is checked again.
-        assert_eq!(got[1]["method"], INVALID_PARAMS_METHOD);
+        assert_eq!(got[0]["method"], INVALID_PARAMS_METHOD);
+        assert_eq!(got[1]["method"], "ping");
+        assert_eq!(got[1]["params"]["x"].as_str().map(str::len), Some(3 << 20));
+    }
+
+    /// A line of exactly `len` bytes (newline not counted) with `id` first
+    /// or last, padded inside params.
+    fn line_of(len: usize, id: &str, id_last: bool) -> Vec<u8> {
+        let (head, tail) = if id_last {
+            (
+                r#"{"method":"tools/call","params":{"pad":""#.to_owned(),
+                format!(r#""}},"jsonrpc":"2.0","id":{id}}}"#),
+            )
+        } else {
+            (
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"pad":""#),
+                r#""}}"#.to_owned(),
+            )
+        };
+        let mut line = head.into_bytes();
+        line.resize(len - tail.len(), b'p');
+        line.extend_from_slice(tail.as_bytes());
+        line
+    }
+
+    #[tokio::test]
+    async fn a_line_at_the_limit_passes_and_one_byte_more_is_answered_by_its_id() {
+        for id_last in [false, true] {
+            let mut input = line_of(MAX_LINE_BYTES, "7", id_last);
+            input.push(b'\n');
+            let got = lines(&through(&input, 65536).await);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0]["method"], "tools/call", "id last: {id_last}");
+
+            let mut input = line_of(MAX_LINE_BYTES + 1, "7", id_last);
+            input.extend_from_slice(b"\n{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}\n");
+            let got = lines(&through(&input, 65536).await);
+            assert_eq!(
+                got,
+                [
+                    json!({"jsonrpc": "2.0", "id": 7, "method": LINE_TOO_LONG_METHOD,
+                        "params": {"limit_bytes": MAX_LINE_BYTES}}),
+                    json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}),
+                ],
+                "id last: {id_last}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_over_long_line_without_an_id_gets_an_id_less_invalid_request() {
+        for id in [None, Some("null"), Some("1.5"), Some("{}")] {
+            let mut line = match id {
+                Some(id) => line_of(MAX_LINE_BYTES + 10, id, true),
+                None => vec![b' '; MAX_LINE_BYTES + 10],
+            };
+            // Ended by the end of input rather than a newline.
+            let got = lines(&through(&line, 65536).await);
+            assert_eq!(got.len(), 1, "{id:?}");
+            assert!(got[0].get("id").is_none(), "{id:?}: {}", got[0]);
+            assert!(got[0].get("method").is_none(), "{id:?}: {}", got[0]);
+            line.push(b'\n');
+            assert_eq!(lines(&through(&line, 65536).await), got);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_over_long_line_is_never_held_whole() {
+        let mut input = line_of(20 << 20, r#""big""#, true);
+        input.push(b'\n');
+        let mut source = pieces(&input, 65536);
+        let mut check = LineCheck::new(&mut source);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let mut largest = 0;
+        loop {
+            match check.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("{e}"),
+            }
+            largest = largest.max(check.line.capacity() + check.out.capacity());
+        }
+        assert!(largest <= 2 * MAX_LINE_BYTES, "{largest}");
+        assert!(check.line.capacity() <= KEPT_BUFFER_BYTES);
+        assert!(check.out.capacity() <= KEPT_BUFFER_BYTES);
+        let got = lines(&out);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["id"], "big");
+    }
+
+    fn scan(text: &str) -> Option<Value> {
+        let mut scan = IdScan::default();
+        // In two pieces, split mid-token.
+        let (a, b) = text.split_at(text.len() / 2);
+        scan.feed(a.as_bytes());
+        scan.feed(b.as_bytes());
+        scan.id()
+    }
+
+    #[test]
+    fn the_id_scan_finds_only_the_top_level_id() {
+        assert_eq!(
+            scan(r#"{"jsonrpc":"2.0","id":12,"method":"x"}"#),
+            Some(json!(12))
+        );
+        assert_eq!(
+            scan(r#"{"method":"x","id" : "a\"}b" }"#),
+            Some(json!("a\"}b"))
+        );
+        assert_eq!(
+            scan(r#"{"params":{"id":1,"x":["id",{"id":2}]},"note":"\"id\":3","id":4}"#),
+            Some(json!(4))
+        );
+        assert_eq!(scan(r#"{"params":{"id":1}}"#), None);
+        assert_eq!(scan(r#"{"ids":1,"i":2,"d":3}"#), None);
+        assert_eq!(scan(r#"[{"id":1}]"#), None);
+        assert_eq!(scan(r#"{"id":null}"#), None);
+        assert_eq!(scan(r#"{"id":1.5}"#), None);
+        assert_eq!(scan(r#"{"id":{"a":1}}"#), None);
+        assert_eq!(scan(r#"{"id":-3}"#), Some(json!(-3)));
+        let long = "i".repeat(MAX_ID_BYTES);
+        assert_eq!(scan(&format!(r#"{{"id":"{long}"}}"#)), None);
+        let fits = "i".repeat(MAX_ID_BYTES - 2);
+        assert_eq!(scan(&format!(r#"{{"id":"{fits}"}}"#)), Some(json!(fits)));
+        // Cut off inside the id: nothing to answer by.
+        assert_eq!(scan(r#"{"id":"abc"#), None);
     }
 }

@@ -299,3 +299,35 @@ async fn instructions_and_description_teach_the_workflow() {
     assert!(instructions.contains("previous_attempt"), "{instructions}");
     let _ = client.cancel().await;
 }
+
+#[tokio::test]
+async fn an_email_equal_only_under_unicode_case_folding_is_another_contact() {
+    let server = MockServer::start().await;
+    mount_answer(&server, created(1)).await;
+    let client = sdk_client(command(&server.uri(), Some(TEST_KEY), &[])).await;
+    call(
+        &client,
+        json!({"advertiser_id": 42, "email": "kim@example.org"}),
+    )
+    .await;
+    // U+212A KELVIN SIGN, which Unicode lower-cases to "k".
+    let kelvin = call(
+        &client,
+        json!({"advertiser_id": 42, "email": "\u{212A}im@example.org"}),
+    )
+    .await;
+    assert_eq!(kelvin.is_error, Some(false), "{kelvin:?}");
+    let structured = kelvin.structured_content.clone().unwrap_or_default();
+    assert_eq!(structured["replayed"], false, "{structured}");
+    assert_eq!(posts(&server).await, 2);
+    // ASCII case still does not matter.
+    let upper = call(
+        &client,
+        json!({"advertiser_id": 42, "email": "KIM@Example.ORG"}),
+    )
+    .await;
+    let structured = upper.structured_content.clone().unwrap_or_default();
+    assert_eq!(structured["replayed"], true, "{structured}");
+    assert_eq!(posts(&server).await, 2);
+    let _ = client.cancel().await;
+}

@@ -182,7 +182,7 @@ async fn key_never_leaks_on_any_http_answer() {
     let unknown = proc
         .request("tools/call", json!({"name": "nope", "arguments": {}}))
         .await;
-    assert!(unknown.get("error").is_some(), "{unknown}");
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     // A cancelled call.
     let id = proc.start_call(contact("slow")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -6,10 +6,14 @@
 mod common;
 mod fault_kit;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{CONTACTS_PATH, TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error};
+use fault_kit::{
+    Conn, Proc, TcpFake, contact, created_body, http_201, result_of, tool_contact, tool_error,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wiremock::matchers::{body_partial_json, method, path};
@@ -156,30 +160,52 @@ async fn then_ping(proc: &mut Proc, bytes: &[u8]) -> Vec<Value> {
 #[tokio::test]
 async fn malformed_lines_never_end_the_session() {
     let mut proc = server("http://127.0.0.1:9").await;
-    let lines: Vec<&[u8]> = vec![
-        b"{\"jsonrpc\":\"2.0\",\"id\":1,\n",
-        b"not json at all\n",
-        b"\xff\xfe\xfd{\"jsonrpc\":\"2.0\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"x\":\"\xc3\x28\"}\n",
-        b"\n",
-        b"   \r\n",
-        b"[]\n",
-        b"[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}]\n",
-        b"42\n",
-        b"\"a string\"\n",
-        b"null\n",
-        b"{}\n",
-        b"{\"jsonrpc\":\"1.0\",\"id\":4,\"method\":\"ping\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":{\"an\":\"object\"},\"method\":\"ping\"}\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{}}\n",
+    // What each line must get: nothing for bytes that are not JSON (no id
+    // can be read, and answering garbage invites an error storm, as the
+    // other MCP SDKs also reason) and for a response nobody asked for;
+    // exactly one -32600 naming no request for JSON that is no message.
+    let invalid_request =
+        || vec![json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid request"}})];
+    let lines: Vec<(&[u8], Vec<Value>)> = vec![
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\n", vec![]),
+        (b"not json at all\n", vec![]),
+        (b"\xff\xfe\xfd{\"jsonrpc\":\"2.0\"}\n", vec![]),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"x\":\"\xc3\x28\"}\n",
+            vec![],
+        ),
+        (b"\n", vec![]),
+        (b"   \r\n", vec![]),
+        (b"[]\n", invalid_request()),
+        (
+            b"[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}]\n",
+            invalid_request(),
+        ),
+        (b"42\n", invalid_request()),
+        (b"\"a string\"\n", invalid_request()),
+        (b"null\n", invalid_request()),
+        (b"{}\n", invalid_request()),
+        (
+            b"{\"jsonrpc\":\"1.0\",\"id\":4,\"method\":\"ping\"}\n",
+            invalid_request(),
+        ),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":{\"an\":\"object\"},\"method\":\"ping\"}\n",
+            invalid_request(),
+        ),
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{}}\n",
+            vec![],
+        ),
     ];
-    for line in lines {
+    for (line, expected) in lines {
         let said = then_ping(&mut proc, line).await;
-        // Anything said about garbage is an error that cannot name a
-        // request it could not read.
-        for message in said {
-            assert!(message.get("error").is_some(), "{message}");
-        }
+        assert_eq!(
+            said,
+            expected,
+            "after {:.80?}",
+            String::from_utf8_lossy(line)
+        );
     }
     finish(proc).await;
 }
@@ -307,6 +333,69 @@ async fn cancellation_aborts_the_http_request_and_the_next_call_works() {
     finish(proc).await;
 }
 
+/// The duplicate guard remembers 1,024 calls; one in flight must outlive
+/// any number of others, or its twin makes a second POST.
+#[tokio::test]
+async fn a_call_in_flight_is_not_forgotten_behind_1100_others() {
+    let (release, released) = tokio::sync::watch::channel(false);
+    let slow_posts = Arc::new(AtomicUsize::new(0));
+    let fake = TcpFake::start({
+        let slow_posts = slow_posts.clone();
+        move |mut conn: Conn| {
+            let (slow_posts, mut released) = (slow_posts.clone(), released.clone());
+            async move {
+                let Some(request) = conn.read_request().await else {
+                    return;
+                };
+                if String::from_utf8_lossy(&request).contains("slow@") {
+                    slow_posts.fetch_add(1, Ordering::SeqCst);
+                    let _ = released.wait_for(|r| *r).await;
+                }
+                let _ = conn.write(&http_201(&created_body("any"))).await;
+            }
+        }
+    })
+    .await;
+    let mut proc = server(&fake.http_url()).await;
+    let first = proc.start_call(contact("slow")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow_posts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first call never reached the fake"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for batch in 0..11 {
+        for i in 0..100 {
+            proc.start_call(contact(&format!("other{batch}x{i}"))).await;
+        }
+        for _ in 0..100 {
+            let response = proc.recv().await;
+            assert_ne!(response["id"], first, "{response}");
+            tool_contact(&result_of(&response));
+        }
+    }
+    let again = proc.start_call(contact("slow")).await;
+    // Give a second POST, if one is coming, time to reach the fake first.
+    proc.ping().await;
+    release.send_replace(true);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let response = proc.recv().await;
+        answers.push((response["id"].clone(), response));
+    }
+    answers.sort_by_key(|(id, _)| id.as_u64());
+    assert_eq!(answers[0].0, first);
+    assert_eq!(answers[1].0, again);
+    let replayed = |r: &Value| result_of(r)["structuredContent"]["replayed"].clone();
+    assert_eq!(replayed(&answers[0].1), false);
+    assert_eq!(replayed(&answers[1].1), true, "{}", answers[1].1);
+    assert_eq!(slow_posts.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.requests(), 1101);
+    finish(proc).await;
+}
+
 #[tokio::test]
 async fn calls_run_concurrently_and_a_fast_one_answers_first() {
     let mock = MockServer::start().await;
@@ -415,4 +504,150 @@ async fn plain_http_to_a_public_host_is_refused_at_start() {
         assert!(stderr.contains("https://"), "{stderr}");
         assert!(stderr.contains("clear text"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
+    let mut upstream = hanging_then_created().await;
+    let mut proc = server(&upstream.fake.http_url()).await;
+    proc.start_call(contact("before-close")).await;
+    upstream.wait_for_request().await;
+    let closed = Instant::now();
+    proc.close_stdout();
+    // A client that stopped listening but still writes.
+    for i in 0..10 {
+        let call = json!({
+            "jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+            "params": {"name": "add_contact", "arguments": contact(&format!("after-close{i}"))}
+        });
+        if !proc.try_send_bytes(format!("{call}\n").as_bytes()).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
+    let took = closed.elapsed();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(took < PROMPT, "exited {took:?} after stdout closed");
+    // The call in flight was cancelled: its connection was dropped.
+    let hung_up = upstream.wait_for_hang_up().await;
+    assert!(hung_up.saturating_duration_since(closed) < PROMPT);
+    assert_eq!(
+        upstream.fake.requests(),
+        1,
+        "a call after the close was sent"
+    );
+    assert!(
+        proc.stderr_text().contains("stdout is closed"),
+        "{}",
+        proc.stderr_text()
+    );
+
+    // Idle, with stdin left open: the close alone ends it.
+    let mut proc = server("http://127.0.0.1:9").await;
+    let closed = Instant::now();
+    proc.close_stdout();
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(closed.elapsed() < PROMPT, "{:?}", closed.elapsed());
+}
+
+#[tokio::test]
+async fn a_last_request_without_its_newline_is_answered() {
+    let mut proc = Proc::spawn(command("http://127.0.0.1:9", Some(TEST_KEY), &[]));
+    let mut dry = contact("last-line");
+    dry["dry_run"] = json!(true);
+    let input = format!(
+        "{}\n{}\n{}",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "add_contact", "arguments": dry}}),
+    );
+    proc.send_bytes(input.as_bytes()).await;
+    proc.close_stdin();
+    let (response, _) = proc.recv_response(&json!(2)).await;
+    assert_eq!(
+        result_of(&response)["structuredContent"]["dry_run"],
+        true,
+        "{response}"
+    );
+    finish(proc).await;
+}
+
+/// A line of `len` bytes: a tools/call whose params are padded, with the id
+/// last, as the TypeScript SDK writes it.
+fn padded_call(len: usize, id: Option<u64>) -> Vec<u8> {
+    let tail = match id {
+        Some(id) => format!(r#""}}}},"jsonrpc":"2.0","id":{id}}}"#),
+        None => r#""}},"jsonrpc":"2.0"}"#.to_owned(),
+    };
+    let mut line =
+        br#"{"method":"tools/call","params":{"name":"add_contact","arguments":{"pad":""#.to_vec();
+    line.resize(len - tail.len(), b'p');
+    line.extend_from_slice(tail.as_bytes());
+    line.push(b'\n');
+    line
+}
+
+#[tokio::test]
+async fn a_request_line_over_the_limit_is_answered_with_an_error_by_its_id() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    // 20 MiB, past rmcp's own 16 MiB cap too.
+    proc.send_bytes(&padded_call(20 << 20, Some(77))).await;
+    let (response, before) = proc.recv_response(&json!(77)).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(response["error"]["code"], -32600, "{response}");
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("4194304 bytes"), "{message}");
+    proc.ping().await;
+
+    // Without an id: an error that names no request.
+    proc.send_bytes(&padded_call(5 << 20, None)).await;
+    let said = then_ping(&mut proc, b"").await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0]["error"]["code"], -32600, "{}", said[0]);
+    assert!(said[0].get("id").is_none(), "{}", said[0]);
+
+    // Just under the limit is read and handled as usual.
+    let response = {
+        proc.send_bytes(&padded_call(4 << 20, Some(78))).await;
+        proc.recv_response(&json!(78)).await.0
+    };
+    let error = tool_error(&result_of(&response));
+    assert_eq!(error["kind"], "invalid_arguments", "{error}");
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    let mut args = contact("many-names");
+    for i in 0..10_000 {
+        args[format!("unknown_{i:05}")] = json!(1);
+    }
+    let error = tool_error(&proc.call(args).await);
+    assert_eq!(error["kind"], "invalid_arguments");
+    assert_eq!(error["fields"].as_array().map(Vec::len), Some(50));
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("and 9950 more"), "{message:.200}");
+    let longest = proc.transcript.iter().map(String::len).max().unwrap_or(0);
+    assert!(longest < 64 * 1024, "an answer of {longest} bytes");
+    finish(proc).await;
+}
+
+#[tokio::test]
+async fn an_unknown_tool_is_invalid_params() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    for name in [json!("delete_everything"), json!("ADD_CONTACT"), json!("")] {
+        let response = proc
+            .request("tools/call", json!({"name": name, "arguments": {}}))
+            .await;
+        assert_eq!(response["error"]["code"], -32602, "{name}: {response}");
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown tool"), "{message}");
+    }
+    finish(proc).await;
 }

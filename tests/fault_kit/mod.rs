@@ -23,7 +23,8 @@ use crate::common::ANSWER_TIMEOUT;
 pub struct Proc {
     pub child: Child,
     stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
+    /// None once the test has closed its end of the server's stdout.
+    stdout: Option<Lines<BufReader<ChildStdout>>>,
     /// Every line the server wrote to stdout, in order.
     pub transcript: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -58,7 +59,7 @@ impl Proc {
         Self {
             child,
             stdin,
-            stdout: BufReader::new(stdout).lines(),
+            stdout: Some(BufReader::new(stdout).lines()),
             transcript: Vec::new(),
             stderr: collected,
             stderr_task: Some(stderr_task),
@@ -100,6 +101,15 @@ impl Proc {
         stdin.flush().await.expect("flush stdin");
     }
 
+    /// Like [`Proc::send_bytes`], but the server may have gone: whether
+    /// the bytes were written.
+    pub async fn try_send_bytes(&mut self, bytes: &[u8]) -> bool {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return false;
+        };
+        stdin.write_all(bytes).await.is_ok() && stdin.flush().await.is_ok()
+    }
+
     pub async fn send(&mut self, message: Value) {
         let mut line = message.to_string();
         line.push('\n');
@@ -115,7 +125,8 @@ impl Proc {
 
     /// The next stdout line, or None if none arrives within `limit`.
     pub async fn recv_within(&mut self, limit: Duration) -> Option<Value> {
-        let line = tokio::time::timeout(limit, self.stdout.next_line())
+        let stdout = self.stdout.as_mut().expect("stdout already closed");
+        let line = tokio::time::timeout(limit, stdout.next_line())
             .await
             .ok()?
             .expect("read stdout")
@@ -198,6 +209,12 @@ impl Proc {
         drop(self.stdin.take());
     }
 
+    /// Closes the test's end of the server's stdout, as a client that stops
+    /// listening does.
+    pub fn close_stdout(&mut self) {
+        drop(self.stdout.take());
+    }
+
     /// Waits for the process to exit, at most `limit`.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let status = tokio::time::timeout(limit, self.child.wait())
@@ -215,8 +232,9 @@ impl Proc {
         self.close_stdin();
         let status = self.wait_exit(Duration::from_secs(5)).await;
         // Whatever was still buffered on stdout must be JSON-RPC too.
-        while let Ok(Ok(Some(line))) =
-            tokio::time::timeout(Duration::from_secs(1), self.stdout.next_line()).await
+        while let Some(stdout) = self.stdout.as_mut()
+            && let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_secs(1), stdout.next_line()).await
         {
             let value: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:.300}"));
