@@ -402,6 +402,19 @@ impl<R> LineCheck<R> {
     }
 }
 
+/// The stdin framing without I/O, for the fuzz target (`fuzz/`): `pieces`
+/// fed as they would arrive, then the end of input; returns what rmcp
+/// would read.
+#[doc(hidden)]
+pub fn frame_for_fuzzing(pieces: &[&[u8]]) -> Vec<u8> {
+    let mut check = LineCheck::new(());
+    for piece in pieces {
+        check.feed(piece);
+    }
+    check.end_of_input();
+    check.out
+}
+
 /// Finds the id of a JSON-RPC message read in pieces, keeping nothing of it
 /// but the id's own text: for a line too long to keep. Only a member of the
 /// top-level object counts (an `"id"` inside params is not the request's).
