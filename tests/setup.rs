@@ -524,3 +524,54 @@ fn help_of(args: &[&str]) -> String {
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     stdout(&out)
 }
+
+/// A person who runs the binary in a terminal is told what it waits for; a
+/// client, whose stdin is a pipe, sees nothing new.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_terminal_gets_one_notice_and_a_pipe_none() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    const NOTICE: &str = "waiting for an MCP client";
+
+    let home = Home::new();
+    let err = home.path().join("stderr");
+    // util-linux `script` gives the server a terminal as stdin; Ctrl-D at
+    // the start of a line is then end of input, and the server exits.
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{BIN}' 2>'{}'", err.display()),
+            "/dev/null",
+        ])
+        .env_remove("HIENERGY_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("script (util-linux): {e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    stdin.write_all(b"\x04").unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the server did not stop at end of input on a terminal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stdin);
+    let text = read(&err);
+    assert_eq!(text.matches(NOTICE).count(), 1, "{text}");
+    assert!(
+        text.contains("Ctrl-C") && text.contains("hienergy-mcp setup --help"),
+        "{text}"
+    );
+
+    let out = Command::new(BIN)
+        .env_remove("HIENERGY_API_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!stderr(&out).contains(NOTICE), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
