@@ -4,7 +4,8 @@
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
-//! schemas portable.
+//! schemas portable. [`setup`] is the `setup` subcommand: it writes this
+//! server into an MCP client's config file and never runs while serving.
 
 pub mod answer;
 pub mod config;
@@ -14,5 +15,6 @@ pub mod hienergy;
 pub mod outcome;
 pub mod schema;
 pub mod server;
+pub mod setup;
 pub mod stdio;
 pub mod tools;

@@ -1,14 +1,49 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hienergy_mcp::config::{Args, Config};
+use hienergy_mcp::setup::{self, SetupArgs};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// The command line: the server's settings, or `setup`. With no
+/// subcommand it serves, which is how every client (and the bundle) starts it.
+#[derive(Parser)]
+#[command(
+    name = "hienergy-mcp",
+    version,
+    about = "MCP server for HiEnergy: one tool, add_contact, over stdio.\n\
+             Needs HIENERGY_API_KEY (a HiEnergy admin API key) in its environment.",
+    long_about = "MCP server for HiEnergy: one tool, add_contact, over stdio.\n\n\
+                  It is meant to be launched by an MCP client (Claude Desktop, Claude Code, Cursor, \
+                  VS Code...), which speaks JSON-RPC to it on stdin and stdout; started by hand it \
+                  only waits. To add it to a client, run `hienergy-mcp setup <client>` \
+                  (see `hienergy-mcp setup --help`).\n\n\
+                  The API key comes from HIENERGY_API_KEY (or HI_ENERGY_API_KEY), or from \
+                  --api-key-file; it is never a flag, since flags show in `ps`.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    server: Args,
+    #[command(subcommand)]
+    command: Option<Commands>,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    Setup(SetupArgs),
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Commands::Setup(args)) = &cli.command {
+        return setup::main(args);
+    }
+    let args = cli.server;
     init_logging(args.log_level.as_deref());
 
     let config = match Config::from_args(&args, |name| std::env::var(name).ok()) {
@@ -32,6 +67,11 @@ fn main() -> ExitCode {
             "no API key: set HIENERGY_API_KEY in this server's \"env\" in your MCP client config; \
              calls will answer not_configured until then (dry_run still works)"
         ),
+    }
+
+    // A person, not a client, started it: say what it is waiting for.
+    if std::io::stdin().is_terminal() {
+        eprintln!("{}", setup::TERMINAL_NOTICE);
     }
 
     // One thread is plenty for an I/O-bound server with a single tool, and
