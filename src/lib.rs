@@ -7,6 +7,7 @@
 //! schemas portable.
 
 pub mod answer;
+pub mod budget;
 pub mod config;
 pub mod contact;
 pub mod dedupe;
