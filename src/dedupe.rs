@@ -216,7 +216,7 @@ impl DedupeGuard {
 /// optionals and made advertiser_id a number; email case does not matter.
 /// Serialising a struct writes its fields in one fixed order, so equal
 /// contacts give equal text.
-fn key(contact: &Contact) -> Box<str> {
+pub(crate) fn key(contact: &Contact) -> Box<str> {
     let mut key = contact.clone();
     key.email = key.email.to_lowercase();
     serde_json::to_string(&key)
