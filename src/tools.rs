@@ -112,3 +112,68 @@ pub async fn call(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (key, value) pair anywhere in a schema.
+    fn walk<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    out.push((k.as_str(), v));
+                    walk(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_tool_has_portable_schemas_and_points_to_the_others() {
+        let tools = all();
+        assert_eq!(
+            tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>(),
+            names()
+        );
+        for tool in &tools {
+            let input = Value::Object(tool.input_schema.as_ref().clone());
+            let output = tool
+                .output_schema
+                .as_ref()
+                .map(|s| Value::Object(s.as_ref().clone()))
+                .unwrap_or_else(|| panic!("{} has no outputSchema", tool.name));
+            for (which, schema) in [("input", &input), ("output", &output)] {
+                assert_eq!(schema["type"], "object", "{} {which}", tool.name);
+                let mut members = Vec::new();
+                walk(schema, &mut members);
+                for (key, value) in members {
+                    let at = format!("{} {which} schema, {key}: {value}", tool.name);
+                    assert!(!key.starts_with('$'), "{at}");
+                    assert!(!matches!(key, "allOf" | "anyOf" | "oneOf"), "{at}");
+                    if key == "type" {
+                        assert!(value.is_string(), "{at}");
+                    }
+                    if value.get("type").and_then(Value::as_str) == Some("integer") {
+                        assert!(value.get("minimum").is_some(), "{at}");
+                    }
+                    if which == "input"
+                        && value.get("type").and_then(Value::as_str) == Some("array")
+                    {
+                        assert!(value.get("maxItems").is_some(), "{at}");
+                    }
+                }
+            }
+            let description = tool.description.as_deref().unwrap_or_default();
+            for other in names().into_iter().filter(|n| *n != tool.name) {
+                assert!(
+                    description.contains(other),
+                    "{} does not say when to use {other}",
+                    tool.name
+                );
+            }
+        }
+    }
+}
