@@ -4,7 +4,8 @@
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
-//! schemas portable.
+//! schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
+//! off each answer, which `add_contacts` paces itself by.
 
 pub mod answer;
 pub mod budget;
