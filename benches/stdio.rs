@@ -6,7 +6,9 @@
 //! Options (after `--`): `--latency-ms N` upstream latency for the
 //! sequential run (default 0), `--burst-latency-ms N` for the concurrent run
 //! (default 100), `--calls N` (500), `--burst N` (200), `--cold N` (20),
-//! `--bin PATH` (or HIENERGY_MCP_BIN) to measure another build.
+//! `--list N` contacts in the add_contacts run (100), `--list-latency-ms N`
+//! its upstream latency (50), `--bin PATH` (or HIENERGY_MCP_BIN) to
+//! measure another build.
 //!
 //! The binary measured is the one `cargo build --release` makes, built here
 //! if need be: the copy cargo builds for a bench has the dev-dependencies'
@@ -34,6 +36,8 @@ struct Options {
     calls: usize,
     burst: usize,
     cold: usize,
+    list: usize,
+    list_latency: Duration,
     bin: Option<PathBuf>,
 }
 
@@ -45,6 +49,8 @@ impl Options {
             calls: 500,
             burst: 200,
             cold: 20,
+            list: 100,
+            list_latency: Duration::from_millis(50),
             bin: std::env::var_os("HIENERGY_MCP_BIN").map(PathBuf::from),
         };
         let mut args = std::env::args().skip(1);
@@ -58,6 +64,8 @@ impl Options {
                 "--calls" => options.calls = value().parse().expect("--calls N"),
                 "--burst" => options.burst = value().parse().expect("--burst N"),
                 "--cold" => options.cold = value().parse().expect("--cold N"),
+                "--list" => options.list = value().parse().expect("--list N"),
+                "--list-latency-ms" => options.list_latency = ms(value()),
                 "--bin" => options.bin = Some(PathBuf::from(value())),
                 // cargo bench passes --bench; filters and the like mean nothing here.
                 _ => {}
@@ -246,6 +254,8 @@ fn main() {
         );
     }
 
+    list_vs_sequential(&bin, &fake, &options, &mut table);
+
     let hwm = proc_status_kib(session.child.id(), "VmHWM:");
     table.section("memory of the server process (/proc/PID/status)");
     table.row(
@@ -298,6 +308,68 @@ fn main() {
     println!("hienergy-mcp stdio benchmark: {}", bin.display());
     println!("machine: {}", machine());
     println!("{}", table.render());
+}
+
+/// The same contacts added two ways, each in a session of its own so that
+/// its peak memory is its own: one add_contacts call with the whole list,
+/// and one add_contact call after another.
+fn list_vs_sequential(bin: &Path, fake: &Fake, options: &Options, table: &mut Table) {
+    let n = options.list;
+    let concurrency = usize::from(hienergy_mcp::config::DEFAULT_BATCH_CONCURRENCY);
+    let ideal = options.list_latency * n.div_ceil(concurrency) as u32;
+    fake.set_latency(options.list_latency);
+    table.section(&format!(
+        "a list: {n} contacts, upstream latency {}, batch concurrency {concurrency} (default)",
+        ms(options.list_latency)
+    ));
+
+    let mut session = Session::spawn(bin, &fake.base_url());
+    session.initialize();
+    let before = fake.requests();
+    let started = Instant::now();
+    session.list_call(1, n, "list");
+    let wall = started.elapsed();
+    let posts = fake.requests() - before;
+    let hwm = proc_status_kib(session.child.id(), "VmHWM:");
+    session.close();
+    assert_eq!(posts, n as u64, "every contact must reach the fake once");
+    let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
+    table.row(
+        "one add_contacts call, wall time",
+        format!("{} ({ratio:.2}× ideal {})", ms(wall), ms(ideal)),
+        "≤ 1.2× ceil(n / concurrency) × latency",
+        ratio <= 1.2,
+    );
+    table.info("one add_contacts call, POSTs", posts.to_string());
+    table.info("one add_contacts call, peak RSS (VmHWM)", mib(hwm));
+
+    let mut session = Session::spawn(bin, &fake.base_url());
+    session.initialize();
+    let before = fake.requests();
+    let started = Instant::now();
+    for i in 0..n {
+        session.call(i as u64 + 1, &format!("one-by-one{i}@example.com"));
+    }
+    let seq_wall = started.elapsed();
+    let seq_posts = fake.requests() - before;
+    let seq_hwm = proc_status_kib(session.child.id(), "VmHWM:");
+    session.close();
+    table.info(
+        &format!("{n} sequential add_contact calls, wall time"),
+        format!(
+            "{} ({:.1}× the list call)",
+            ms(seq_wall),
+            seq_wall.as_secs_f64() / wall.as_secs_f64()
+        ),
+    );
+    table.info(
+        &format!("{n} sequential add_contact calls, POSTs"),
+        seq_posts.to_string(),
+    );
+    table.info(
+        &format!("{n} sequential add_contact calls, peak RSS (VmHWM)"),
+        mib(seq_hwm),
+    );
 }
 
 /// `cargo build --release` of the server, as users build it; cargo has
@@ -406,6 +478,24 @@ impl Session {
     fn call(&mut self, id: u64, email: &str) {
         self.send(call_line(id, email).as_bytes());
         check_answer(&self.recv());
+    }
+
+    /// One add_contacts call with `n` distinct contacts; every one must
+    /// come back created.
+    fn list_call(&mut self, id: u64, n: usize, tag: &str) {
+        let contacts: Vec<Value> = (0..n)
+            .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User"}))
+            .collect();
+        let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "add_contacts",
+            "arguments": {"contacts": contacts}
+        }})
+        .to_string();
+        line.push('\n');
+        self.send(line.as_bytes());
+        let answer = self.recv();
+        let summary = &answer["result"]["structuredContent"]["summary"];
+        assert_eq!(summary["created"], json!(n), "{answer}");
     }
 
     /// Writes `n` calls in one go (from another thread, so that neither

@@ -18,6 +18,11 @@ pub const API_KEY_VARS: [&str; 2] = ["HIENERGY_API_KEY", "HI_ENERGY_API_KEY"];
 /// path such as /dev/zero must not fill memory.
 pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
+/// Contacts `add_contacts` has in flight at once, by default and at most:
+/// more would mostly meet HiEnergy's rate limit sooner.
+pub const DEFAULT_BATCH_CONCURRENCY: u16 = 4;
+pub const MAX_BATCH_CONCURRENCY: u16 = 16;
+
 /// MCP server for HiEnergy: adds contacts from any MCP client, over stdio.
 ///
 /// The API key comes from HIENERGY_API_KEY (or HI_ENERGY_API_KEY), or from
@@ -59,6 +64,11 @@ pub struct Args {
     /// 0 turns it off [env: HIENERGY_DEDUPE_WINDOW] [default: 10m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub dedupe_window: Option<Duration>,
+
+    /// Contacts one add_contacts call sends at once, 1 to 16
+    /// [env: HIENERGY_BATCH_CONCURRENCY] [default: 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_BATCH_CONCURRENCY)))]
+    pub batch_concurrency: Option<u16>,
 
     /// Log filter for stderr (overrides RUST_LOG), e.g. info, debug,
     /// hienergy_mcp=trace [env: HIENERGY_LOG_LEVEL] [default: warn].
@@ -109,6 +119,7 @@ pub struct Config {
     pub max_retries: u32,
     pub max_retry_wait: Duration,
     pub dedupe_window: Duration,
+    pub batch_concurrency: usize,
     /// Settings from the environment that could not be used. The server
     /// still starts, since in a GUI client an exit looks like a crash with
     /// no reason given; every call answers `not_configured` naming them.
@@ -136,6 +147,7 @@ impl fmt::Debug for Config {
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
             .field("dedupe_window", &self.dedupe_window)
+            .field("batch_concurrency", &self.batch_concurrency)
             .field("problems", &self.problems)
             .finish()
     }
@@ -206,6 +218,30 @@ impl<E: Fn(&str) -> Option<String>> Reader<E> {
     }
 }
 
+impl<E: Fn(&str) -> Option<String>> Reader<E> {
+    /// `--batch-concurrency`; clap has already held the flag to its range.
+    fn batch_concurrency(&mut self, flag: Option<u16>) -> usize {
+        let n = match source(flag, "HIENERGY_BATCH_CONCURRENCY", &self.env) {
+            Source::Flag(n) => n,
+            Source::Env(var, raw) => match raw.trim().parse::<u16>() {
+                Ok(n) if (1..=MAX_BATCH_CONCURRENCY).contains(&n) => n,
+                _ => {
+                    self.problems.push(ConfigError::BadVariable {
+                        var,
+                        reason: format!(
+                            "{:?} is not a whole number from 1 to {MAX_BATCH_CONCURRENCY}",
+                            crate::outcome::truncate(raw.trim(), 40)
+                        ),
+                    });
+                    DEFAULT_BATCH_CONCURRENCY
+                }
+            },
+            Source::Unset => DEFAULT_BATCH_CONCURRENCY,
+        };
+        usize::from(n)
+    }
+}
+
 impl Config {
     /// Checks the arguments; `env` looks up environment variables (the
     /// process environment in `main`, a map in tests). An error is a bad
@@ -273,6 +309,7 @@ impl Config {
             }),
             Source::Unset => 2,
         };
+        let batch_concurrency = reader.batch_concurrency(args.batch_concurrency);
         let key_file = match source(
             args.api_key_file.clone(),
             "HIENERGY_API_KEY_FILE",
@@ -315,6 +352,7 @@ impl Config {
             max_retries,
             max_retry_wait,
             dedupe_window,
+            batch_concurrency,
             problems: reader.problems,
             notices,
         })
@@ -725,5 +763,34 @@ mod tests {
                 var: "HIENERGY_TIMEOUT"
             })
         );
+    }
+
+    #[test]
+    fn batch_concurrency_from_flag_or_variable_within_its_range() {
+        let c = config(&[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.batch_concurrency, 4);
+        let c = config(
+            &["--batch-concurrency", "16"],
+            &[("HIENERGY_BATCH_CONCURRENCY", "x")],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.batch_concurrency, c.problems.len()), (16, 0));
+        let c =
+            config(&[], &[("HIENERGY_BATCH_CONCURRENCY", " 2 ")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.batch_concurrency, 2);
+        let c =
+            config(&[], &[("HIENERGY_BATCH_CONCURRENCY", "")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.batch_concurrency, c.problems.len()), (4, 0));
+        for bad in ["0", "17", "-1", "four"] {
+            let c = config(&[], &[("HIENERGY_BATCH_CONCURRENCY", bad)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let shown: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+            assert_eq!(shown.len(), 1, "{bad}: {shown:?}");
+            assert!(shown[0].contains("HIENERGY_BATCH_CONCURRENCY"), "{shown:?}");
+            assert!(
+                Args::try_parse_from(["hienergy-mcp", "--batch-concurrency", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -180,7 +180,10 @@ impl AddContactArgs {
     }
 }
 
-fn parse_advertiser_id(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> Option<u64> {
+pub(crate) fn parse_advertiser_id(
+    value: Option<&Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<u64> {
     const FIELD: &str = "advertiser_id";
     let id = match value {
         None | Some(Value::Null) => {
@@ -307,7 +310,7 @@ fn check_linkedin_url(raw: &str, problems: &mut Vec<FieldProblem>) {
     }
 }
 
-fn parse_dry_run(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> bool {
+pub(crate) fn parse_dry_run(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> bool {
     match value {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -326,7 +329,7 @@ fn parse_dry_run(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> boo
 
 /// A short description of a received value for error messages: its type and,
 /// for scalars, a bounded excerpt, never the whole of a huge value.
-fn describe(value: Option<&Value>) -> String {
+pub(crate) fn describe(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => "null".into(),
         Some(Value::Bool(b)) => format!("the boolean {b}"),

@@ -389,7 +389,7 @@ impl State {
 /// goes further (the Kelvin sign `K` becomes `k`) and would take two
 /// different addresses for one. Serialising a struct writes its fields in
 /// one fixed order, so equal contacts give equal text.
-fn key(contact: &Contact) -> Box<str> {
+pub(crate) fn key(contact: &Contact) -> Box<str> {
     let mut key = contact.clone();
     key.email.make_ascii_lowercase();
     serde_json::to_string(&key)

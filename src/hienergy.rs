@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
+use crate::budget::RateBudget;
 use crate::config::Config;
 use crate::contact::Contact;
 use crate::outcome::{Created, ErrorKind, ToolError, truncate};
@@ -39,6 +40,8 @@ pub struct HiEnergy {
     /// Built on the first real call, so that start-up does no TLS or
     /// certificate loading and a dry run never pays for it.
     client: OnceLock<Result<reqwest::Client, String>>,
+    /// This key's rate-limit budget, as HiEnergy's answers state it.
+    budget: RateBudget,
 }
 
 /// What one attempt ended in: a final outcome, or a reason it is safe to
@@ -66,7 +69,12 @@ impl HiEnergy {
             max_retries: config.max_retries,
             max_retry_wait: config.max_retry_wait,
             client: OnceLock::new(),
+            budget: RateBudget::default(),
         }
+    }
+
+    pub fn budget(&self) -> &RateBudget {
+        &self.budget
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -162,6 +170,7 @@ impl HiEnergy {
         };
         let status = response.status();
         let headers = response.headers().clone();
+        self.budget.observe(status, &headers);
         let body = match read_capped(response).await {
             Ok(body) => body,
             Err(error) => return Attempt::Done(Err(error.with_status(status.as_u16()))),

@@ -4,10 +4,13 @@
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
-//! schemas portable. [`setup`] is the `setup` subcommand: it writes this
-//! server into an MCP client's config file and never runs while serving.
+//! schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
+//! off each answer, which `add_contacts` paces itself by. [`setup`] is the
+//! `setup` subcommand: it writes this server into an MCP client's config
+//! file and never runs while serving.
 
 pub mod answer;
+pub mod budget;
 pub mod config;
 pub mod contact;
 pub mod dedupe;

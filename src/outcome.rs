@@ -186,6 +186,8 @@ pub struct ToolError {
 pub enum SpecialHint {
     /// not_configured because a setting, not the key, is unusable.
     FixSettings,
+    /// cancelled before this contact was ever sent (an item of a list).
+    NotStarted,
 }
 
 impl SpecialHint {
@@ -193,6 +195,9 @@ impl SpecialHint {
         match self {
             SpecialHint::FixSettings => {
                 "Ask the user to fix the settings named in `message` (in the \"env\" block of this server's entry in their MCP client config, or in the extension's settings), then restart the client; nothing is sent until then."
+            }
+            SpecialHint::NotStarted => {
+                "This contact was never sent, so it was not created: send it again when the user still wants it."
             }
         }
     }

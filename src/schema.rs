@@ -5,6 +5,7 @@
 //! as `["string","null"]` (Gemini, Cursor), `format: uint64` (Ajv strict).
 //! [`portable`] rewrites a schema into the plain subset they all take.
 
+use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
@@ -16,13 +17,16 @@ const PORTABLE_FORMATS: [&str; 5] = ["email", "uri", "date-time", "date", "uuid"
 
 /// The `add_contact` input schema.
 pub fn input_schema() -> Map<String, Value> {
+    portable_schema_for::<AddContactArgs>()
+}
+
+/// The schema of a type as every client accepts it, subschemas inline.
+pub fn portable_schema_for<T: JsonSchema>() -> Map<String, Value> {
     let settings = SchemaSettings::draft2020_12().with(|s| {
         s.inline_subschemas = true;
         s.meta_schema = None;
     });
-    let schema = settings
-        .into_generator()
-        .into_root_schema_for::<AddContactArgs>();
+    let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = schema.to_value();
     make_portable(&mut value);
     match value {

@@ -68,7 +68,7 @@ fn in_words(window: std::time::Duration) -> String {
 /// Codex shows the model only the first line of the instructions until it
 /// searches its tools, so that line alone must say what the server does
 /// and how to call it.
-pub const FIRST_LINE: &str = "hienergy-mcp adds contacts (people who work for an advertiser, i.e. a brand) to HiEnergy, the affiliate-marketing CRM at app.hienergy.ai: when the user asks to add, create or save a contact, call add_contact with the advertiser's numeric advertiser_id and the contact's email.";
+pub const FIRST_LINE: &str = "hienergy-mcp adds contacts (people who work for an advertiser, i.e. a brand) to HiEnergy, the affiliate-marketing CRM at app.hienergy.ai: when the user asks to add, create or save a contact, call add_contact with the advertiser's numeric advertiser_id and the contact's email; for two or more contacts, call add_contacts once with the whole list.";
 
 pub fn instructions(config: &Config) -> String {
     let dedupe = if config.dedupe_window.is_zero() {
@@ -79,15 +79,22 @@ pub fn instructions(config: &Config) -> String {
             in_words(config.dedupe_window)
         )
     };
+    let rerun = if config.dedupe_window.is_zero() {
+        "After a partial failure, send again only the items that failed or were not_sent."
+    } else {
+        "After a partial failure, fix the failed items and call add_contacts again with the same list: items already created come back replayed, not created twice."
+    };
     format!(
         "{FIRST_LINE}\n\
 - advertiser_id must be the numeric id of an existing HiEnergy advertiser. If you only have a name or a domain, ask the user for the id or look it up with another HiEnergy tool; never guess one.\n\
 - email is required; name, given_name, family_name, phone, job_title, source, status and linkedin_profile_url are optional.\n\
 - The server needs an admin API key (HIENERGY_API_KEY). Without one, calls fail with kind not_configured, but dry_run: true still previews the request.\n\
 - {dedupe}\n\
+- add_contacts takes 1 to {max} contacts with add_contact's fields (a top-level advertiser_id applies to every item without one) and sends them a few at a time, pacing itself by HiEnergy's rate limit. Invalid items are named by index (contacts[3].email) while the valid ones are still sent; each item of the result has status created, replayed, failed or not_sent. {rerun}\n\
 - Errors carry kind, hint and created. created \"no\": nothing was created; follow the hint. \
 created \"unknown\": the contact may exist; check HiEnergy before retrying. \
-A retry after \"unknown\" is sent, and its result carries previous_attempt: \"unknown\" so you can check for a duplicate."
+A retry after \"unknown\" is sent, and its result carries previous_attempt: \"unknown\" so you can check for a duplicate.",
+        max = tools::add_contacts::MAX_CONTACTS,
     )
 }
 
@@ -116,11 +123,18 @@ impl ServerHandler for HiEnergyServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let call = tools::CallContext {
+            progress: context
+                .meta
+                .get_progress_token()
+                .map(|token| tools::Progress::new(token, context.peer.clone())),
+            cancelled: context.ct,
+        };
         let Some(result) = tools::call(
             &self.inner.backend,
             &request.name,
             request.arguments.as_ref(),
-            context.ct,
+            call,
         )
         .await
         else {
@@ -211,7 +225,13 @@ mod tests {
         let text = instructions(&config);
         let first = text.lines().next().unwrap_or_default();
         assert_eq!(first, FIRST_LINE);
-        for needed in ["HiEnergy", "add_contact", "advertiser_id", "email"] {
+        for needed in [
+            "HiEnergy",
+            "add_contact",
+            "add_contacts",
+            "advertiser_id",
+            "email",
+        ] {
             assert!(first.contains(needed), "{needed} not in {first}");
         }
         assert!(text.lines().count() > 1);

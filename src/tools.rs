@@ -5,8 +5,11 @@
 //! always gets a kind, a hint and whether anything was created.
 
 pub mod add_contact;
+pub mod add_contacts;
+pub mod send;
 
-use rmcp::model::{CallToolResult, Tool};
+use rmcp::model::{CallToolResult, ProgressNotificationParam, ProgressToken, Tool};
+use rmcp::{Peer, RoleServer};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -56,12 +59,44 @@ pub fn unusable(config: &Config) -> Option<ToolError> {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn all() -> Vec<Tool> {
-    vec![add_contact::tool()]
+    vec![add_contact::tool(), add_contacts::tool()]
 }
 
 /// The names of every tool, for messages about an unknown one.
 pub fn names() -> Vec<&'static str> {
-    vec![add_contact::NAME]
+    vec![add_contact::NAME, add_contacts::NAME]
+}
+
+/// What a call brings besides its arguments.
+pub struct CallContext {
+    /// Cancelled when the client cancels this call.
+    pub cancelled: CancellationToken,
+    /// Set when the client asked for progress (it sent a progressToken).
+    pub progress: Option<Progress>,
+}
+
+/// Where progress notifications for one call go.
+pub struct Progress {
+    token: ProgressToken,
+    peer: Peer<RoleServer>,
+}
+
+impl Progress {
+    pub fn new(token: ProgressToken, peer: Peer<RoleServer>) -> Self {
+        Self { token, peer }
+    }
+
+    /// Sends `notifications/progress` and returns once it is written, so
+    /// that a caller that awaits every report before answering never has
+    /// one follow its result. A client gone away is no error of the call.
+    pub async fn report(&self, done: usize, total: usize, message: String) {
+        let params = ProgressNotificationParam::new(self.token.clone(), done as f64)
+            .with_total(total as f64)
+            .with_message(message);
+        if let Err(e) = self.peer.notify_progress(params).await {
+            tracing::debug!("progress notification not sent: {e}");
+        }
+    }
 }
 
 /// Runs the named tool; `None` when there is no such tool.
@@ -69,10 +104,76 @@ pub async fn call(
     backend: &Backend,
     name: &str,
     arguments: Option<&Map<String, Value>>,
-    cancelled: CancellationToken,
+    context: CallContext,
 ) -> Option<CallToolResult> {
     match name {
-        add_contact::NAME => Some(add_contact::call(backend, arguments, cancelled).await),
+        add_contact::NAME => Some(add_contact::call(backend, arguments, context.cancelled).await),
+        add_contacts::NAME => Some(add_contacts::call(backend, arguments, &context).await),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (key, value) pair anywhere in a schema.
+    fn walk<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    out.push((k.as_str(), v));
+                    walk(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_tool_has_portable_schemas_and_points_to_the_others() {
+        let tools = all();
+        assert_eq!(
+            tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>(),
+            names()
+        );
+        for tool in &tools {
+            let input = Value::Object(tool.input_schema.as_ref().clone());
+            let output = tool
+                .output_schema
+                .as_ref()
+                .map(|s| Value::Object(s.as_ref().clone()))
+                .unwrap_or_else(|| panic!("{} has no outputSchema", tool.name));
+            for (which, schema) in [("input", &input), ("output", &output)] {
+                assert_eq!(schema["type"], "object", "{} {which}", tool.name);
+                let mut members = Vec::new();
+                walk(schema, &mut members);
+                for (key, value) in members {
+                    let at = format!("{} {which} schema, {key}: {value}", tool.name);
+                    assert!(!key.starts_with('$'), "{at}");
+                    assert!(!matches!(key, "allOf" | "anyOf" | "oneOf"), "{at}");
+                    if key == "type" {
+                        assert!(value.is_string(), "{at}");
+                    }
+                    if value.get("type").and_then(Value::as_str) == Some("integer") {
+                        assert!(value.get("minimum").is_some(), "{at}");
+                    }
+                    if which == "input"
+                        && value.get("type").and_then(Value::as_str) == Some("array")
+                    {
+                        assert!(value.get("maxItems").is_some(), "{at}");
+                    }
+                }
+            }
+            let description = tool.description.as_deref().unwrap_or_default();
+            for other in names().into_iter().filter(|n| *n != tool.name) {
+                assert!(
+                    description.contains(other),
+                    "{} does not say when to use {other}",
+                    tool.name
+                );
+            }
+        }
     }
 }

@@ -289,7 +289,10 @@ async fn instructions_and_description_teach_the_workflow() {
         .and_then(|i| i.instructions.clone())
         .unwrap_or_default();
     let tools = client.list_all_tools().await.unwrap_or_default();
-    let description = tools[0].description.clone().unwrap_or_default();
+    let description = tool_named(&tools, "add_contact")
+        .description
+        .clone()
+        .unwrap_or_default();
     for text in [&instructions, &description.to_string()] {
         for needed in ["advertiser_id", "email", "replayed", "unknown", "dry_run"] {
             assert!(text.contains(needed), "{needed:?} missing from: {text}");

@@ -41,24 +41,33 @@ async fn advertised_schemas(proc: &mut Proc) -> Vec<(String, jsonschema::Validat
         .collect()
 }
 
-fn add_contact_schema(schemas: &[(String, jsonschema::Validator)]) -> &jsonschema::Validator {
+fn schema_of<'a>(
+    schemas: &'a [(String, jsonschema::Validator)],
+    tool: &str,
+) -> &'a jsonschema::Validator {
     schemas
         .iter()
-        .find(|(name, _)| name == "add_contact")
+        .find(|(name, _)| name == tool)
         .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("add_contact not listed"))
+        .unwrap_or_else(|| panic!("{tool} not listed"))
+}
+
+/// Checks the structured content against the schema; the problems found.
+fn schema_problems(schema: &jsonschema::Validator, result: &Value) -> Vec<String> {
+    let structured = result
+        .get("structuredContent")
+        .unwrap_or_else(|| panic!("no structuredContent: {result}"));
+    schema
+        .iter_errors(structured)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 /// Checks one result against the schema and returns what it is, for the
 /// tally of shapes covered.
 fn conforms(schema: &jsonschema::Validator, result: &Value) -> String {
-    let structured = result
-        .get("structuredContent")
-        .unwrap_or_else(|| panic!("no structuredContent: {result}"));
-    let problems: Vec<String> = schema
-        .iter_errors(structured)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let problems = schema_problems(schema, result);
+    let structured = &result["structuredContent"];
     assert!(
         problems.is_empty(),
         "result does not match the advertised outputSchema: {problems:?}\n{structured}"
@@ -99,10 +108,10 @@ fn envelope(code: &str, message: &str, details: Value) -> Value {
     json!({"error": {"code": code, "message": message, "request_id": "req-1", "details": details}})
 }
 
-#[tokio::test]
-async fn every_result_matches_the_advertised_output_schema() {
-    let mock = MockServer::start().await;
-    let statuses = [
+/// HiEnergy's answers by the contact's email, one process covering every
+/// status: `s401` … `s302`, and `ok` for a created contact.
+async fn mount_answers(mock: &MockServer) {
+    let answers = [
         (
             "s401",
             ResponseTemplate::new(401).set_body_json(envelope(
@@ -155,14 +164,20 @@ async fn every_result_matches_the_advertised_output_schema() {
             ResponseTemplate::new(201).set_body_json(created_body("ok")),
         ),
     ];
-    for (tag, response) in statuses {
-        by_email(&mock, tag, response).await;
+    for (tag, response) in answers {
+        by_email(mock, tag, response).await;
     }
+}
+
+#[tokio::test]
+async fn every_result_matches_the_advertised_output_schema() {
+    let mock = MockServer::start().await;
+    mount_answers(&mock).await;
     let mut seen = BTreeSet::new();
 
     let mut proc = Proc::start(command(&mock.uri(), Some(TEST_KEY), &[])).await;
     let schemas = advertised_schemas(&mut proc).await;
-    let schema = add_contact_schema(&schemas);
+    let schema = schema_of(&schemas, "add_contact");
     for tag in [
         "s401", "s403", "s404", "s422", "s429", "s500", "s200text", "s302", "ok",
     ] {
@@ -242,6 +257,152 @@ async fn every_result_matches_the_advertised_output_schema() {
         "replayed",
         "dry_run",
         "previous_attempt",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(seen, expected);
+}
+
+/// Checks an add_contacts result against its schema and the isError rule,
+/// and returns the shapes it shows: its whole-call error, or "dry_run",
+/// or each status (with the error kind and created of failures).
+fn list_conforms(schema: &jsonschema::Validator, result: &Value) -> BTreeSet<String> {
+    let problems = schema_problems(schema, result);
+    let structured = &result["structuredContent"];
+    assert!(
+        problems.is_empty(),
+        "result does not match the advertised outputSchema: {problems:?}\n{structured}"
+    );
+    if let Some(kind) = structured["error"]["kind"].as_str() {
+        assert_eq!(result["isError"], true, "{result}");
+        return BTreeSet::from([format!("call:{kind}")]);
+    }
+    let items = structured["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let summary = &structured["summary"];
+    let count = |status: &str| items.iter().filter(|i| i["status"] == status).count();
+    for status in ["created", "replayed", "failed", "not_sent"] {
+        assert_eq!(summary[status], count(status), "{status}: {structured}");
+    }
+    let mut shapes = BTreeSet::new();
+    if structured["dry_run"] == true {
+        assert_eq!(result["isError"], count("not_sent") == 0, "{result}");
+        shapes.insert("dry_run".to_owned());
+        return shapes;
+    }
+    let nothing = count("created") + count("replayed") == 0;
+    assert_eq!(result["isError"] == true, nothing, "isError: {result}");
+    if nothing {
+        shapes.insert("isError".to_owned());
+    }
+    for item in &items {
+        let status = item["status"].as_str().unwrap_or_default();
+        shapes.insert(match item["error"]["kind"].as_str() {
+            Some(kind) => format!(
+                "{status}:{kind}:{}",
+                item["error"]["created"].as_str().unwrap_or("")
+            ),
+            None => status.to_owned(),
+        });
+    }
+    shapes
+}
+
+#[tokio::test]
+async fn every_add_contacts_result_matches_its_advertised_output_schema() {
+    let mock = MockServer::start().await;
+    mount_answers(&mock).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created_body("list")))
+        .mount(&mock)
+        .await;
+    let list =
+        |tags: &[&str]| json!({"contacts": tags.iter().map(|t| contact(t)).collect::<Vec<_>>()});
+    let mut seen = BTreeSet::new();
+
+    let mut proc = Proc::start(command(&mock.uri(), Some(TEST_KEY), &[])).await;
+    let schemas = advertised_schemas(&mut proc).await;
+    let schema = schema_of(&schemas, "add_contacts");
+    let mut invalid = list(&["a1", "a2"]);
+    invalid["contacts"][1]["email"] = json!("nope");
+    invalid["contacts"][1]["bogus"] = json!(1);
+    for arguments in [
+        // All created, then the same again: all replayed.
+        list(&["a0", "a1"]),
+        list(&["a0", "a1"]),
+        // Partial: created, refused, failed with created unknown, invalid.
+        list(&["b0", "s422", "s500"]),
+        invalid,
+        // Nothing created.
+        list(&["s401"]),
+        // A dry run, and calls refused as a whole.
+        json!({"contacts": [contact("d0"), {"email": "x"}], "dry_run": true}),
+        json!({"contacts": []}),
+        json!({"contacts": [{"email": "x"}], "dry_run": "x"}),
+    ] {
+        let result = proc.call_tool("add_contacts", arguments).await;
+        seen.extend(list_conforms(schema, &result));
+    }
+    proc.finish().await;
+
+    // The rate limit spent for longer than the server waits: the rest is
+    // not sent.
+    let mut proc = Proc::start(command(
+        &mock.uri(),
+        Some(TEST_KEY),
+        &["--batch-concurrency", "1"],
+    ))
+    .await;
+    let result = proc
+        .call_tool("add_contacts", list(&["s429", "c1", "c2"]))
+        .await;
+    seen.extend(list_conforms(schema, &result));
+    proc.finish().await;
+
+    // No key.
+    let mut proc = Proc::start(command(&mock.uri(), None, &[])).await;
+    let result = proc.call_tool("add_contacts", list(&["k0"])).await;
+    seen.extend(list_conforms(schema, &result));
+    proc.finish().await;
+
+    // Stopped when stdin closes: in flight unknown, the rest never sent.
+    let hang = TcpFake::start(|mut conn: Conn| async move {
+        if conn.read_request().await.is_some() {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let mut proc = Proc::start(command(&hang.http_url(), Some(TEST_KEY), &[])).await;
+    let id = proc
+        .start_tool(
+            "add_contacts",
+            json!({"arguments": list(&["h0", "h1", "h2", "h3", "h4", "h5"])}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proc.close_stdin();
+    let (response, _) = proc.recv_response(&id).await;
+    seen.extend(list_conforms(schema, &response["result"]));
+    proc.wait_exit(Duration::from_secs(5)).await;
+
+    let expected: BTreeSet<String> = [
+        "created",
+        "replayed",
+        "failed:rejected:no",
+        "failed:upstream_error:unknown",
+        "failed:invalid_arguments:no",
+        "failed:unauthorized:no",
+        "failed:rate_limited:no",
+        "not_sent:rate_limited:no",
+        "failed:cancelled:unknown",
+        "not_sent:cancelled:no",
+        "isError",
+        "dry_run",
+        "call:invalid_arguments",
+        "call:not_configured",
     ]
     .into_iter()
     .map(String::from)

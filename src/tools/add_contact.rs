@@ -7,10 +7,10 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
+use super::send::{self, Sent};
 use crate::contact::AddContactArgs;
-use crate::dedupe::Guarded;
 use crate::hienergy::HiEnergy;
-use crate::outcome::{self, Created, ErrorKind, ToolError, success_result};
+use crate::outcome::{self, ToolError, success_result};
 use crate::schema;
 
 pub const NAME: &str = "add_contact";
@@ -20,7 +20,7 @@ pub const DESCRIPTION: &str = "\
 Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
 Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
 and the contact's email; every other field is optional. \
-This writes to a live CRM: call it once per contact. \
+This writes to a live CRM: call it once per contact; for two or more contacts, call add_contacts once with the whole list instead. \
 An identical call that already succeeded is not sent again: it returns the first result with replayed: true (no new contact). \
 Set dry_run: true to preview the exact request without sending it. \
 On failure the result carries error.kind, error.hint (what to do next) and error.created: \
@@ -113,56 +113,30 @@ pub async fn call(
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
     };
-    let contact = &args.contact;
-    let send = || async {
-        // biased: a cancellation that races the answer is reported as
-        // such, so the duplicate guard remembers the outcome as unknown.
-        tokio::select! {
-            biased;
-            _ = cancelled.cancelled() => Err(cancelled_error("the client cancelled the call")),
-            _ = backend.shutdown.cancelled() => Err(cancelled_error("the server is shutting down")),
-            outcome = backend.api.add_contact(api_key, contact) => outcome,
+    let extra_for = |previous_unknown: bool| {
+        let mut extra = Map::new();
+        if previous_unknown {
+            extra.insert("previous_attempt".into(), json!("unknown"));
         }
+        extra
     };
-    // A call waiting behind an identical one must still notice its own
-    // cancellation; the guard future comes first so that a leader's
-    // cancelled send is recorded before it is dropped.
-    let guarded = tokio::select! {
-        biased;
-        guarded = backend.guard.run(contact, send) => guarded,
-        _ = cancelled.cancelled() => {
-            return cancelled_error("the client cancelled the call").into_result();
-        }
-        _ = backend.shutdown.cancelled() => {
-            return cancelled_error("the server is shutting down").into_result();
-        }
-    };
-    let (outcome, replayed, previous_unknown) = match guarded {
-        Guarded::Sent {
-            outcome,
+    match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
+        Sent::Created {
+            contact,
+            replayed,
             previous_unknown,
-        } => (outcome, false, previous_unknown),
-        Guarded::Replayed(outcome) => (outcome, true, false),
-    };
-    let mut extra = Map::new();
-    if previous_unknown {
-        extra.insert("previous_attempt".into(), json!("unknown"));
-    }
-    match outcome {
-        Ok(created) => {
+        } => {
+            let mut extra = extra_for(previous_unknown);
             extra.insert("replayed".into(), json!(replayed));
-            success_result(&created, extra)
+            success_result(&contact, extra)
         }
-        Err(error) => error.into_result_with(extra),
+        Sent::Failed {
+            error,
+            previous_unknown,
+        } => error.into_result_with(extra_for(previous_unknown)),
+        // Only a paced send is ever held back, and this one is not.
+        Sent::NotSent(error) => error.into_result(),
     }
-}
-
-pub fn cancelled_error(why: &str) -> ToolError {
-    ToolError::new(
-        ErrorKind::Cancelled,
-        Created::Unknown,
-        format!("The call was stopped before HiEnergy answered: {why}."),
-    )
 }
 
 fn dry_run_result(api: &HiEnergy, args: &AddContactArgs, has_key: bool) -> CallToolResult {

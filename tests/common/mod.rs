@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -51,11 +51,19 @@ pub type Client = RunningService<RoleClient, ()>;
 
 /// rmcp's own client over the child's stdio. stderr is discarded (logs).
 pub async fn sdk_client(cmd: Command) -> Client {
+    sdk_client_with((), cmd).await
+}
+
+/// The same, with a handler of the test's own for what the server sends.
+pub async fn sdk_client_with<H: ClientHandler>(
+    handler: H,
+    cmd: Command,
+) -> RunningService<RoleClient, H> {
     let (transport, _stderr) = TokioChildProcess::builder(cmd)
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-    match tokio::time::timeout(ANSWER_TIMEOUT, ().serve(transport)).await {
+    match tokio::time::timeout(ANSWER_TIMEOUT, handler.serve(transport)).await {
         Ok(Ok(client)) => client,
         Ok(Err(e)) => panic!("initialize failed: {e}"),
         Err(_) => panic!("initialize timed out"),
@@ -78,7 +86,15 @@ pub fn object(value: Value) -> JsonObject {
 }
 
 pub async fn call(client: &Client, arguments: Value) -> CallToolResult {
-    let params = CallToolRequestParams::new("add_contact").with_arguments(object(arguments));
+    call_tool(client, "add_contact", arguments).await
+}
+
+pub async fn call_tool<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &'static str,
+    arguments: Value,
+) -> CallToolResult {
+    let params = CallToolRequestParams::new(name).with_arguments(object(arguments));
     tokio::time::timeout(ANSWER_TIMEOUT, client.call_tool(params))
         .await
         .unwrap_or_else(|_| panic!("tools/call timed out"))

@@ -175,22 +175,29 @@ impl Proc {
 
     /// Sends a tools/call for add_contact without waiting; returns its id.
     pub async fn start_call(&mut self, arguments: Value) -> Value {
+        self.start_tool("add_contact", json!({"arguments": arguments}))
+            .await
+    }
+
+    /// Sends a tools/call of the named tool without waiting; `params` is
+    /// everything beside the name (`arguments`, `_meta`). Returns its id.
+    pub async fn start_tool(&mut self, name: &str, mut params: Value) -> Value {
         let id = json!(self.next_id());
-        self.send(json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "add_contact", "arguments": arguments}
-        }))
-        .await;
+        params["name"] = json!(name);
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}))
+            .await;
         id
     }
 
     /// One add_contact call; its `result` (a CallToolResult).
     pub async fn call(&mut self, arguments: Value) -> Value {
+        self.call_tool("add_contact", arguments).await
+    }
+
+    /// One call of the named tool; its `result` (a CallToolResult).
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
         let response = self
-            .request(
-                "tools/call",
-                json!({"name": "add_contact", "arguments": arguments}),
-            )
+            .request("tools/call", json!({"name": name, "arguments": arguments}))
             .await;
         result_of(&response)
     }

@@ -1,0 +1,1029 @@
+//! `add_contacts`: a list of contacts in one call.
+//!
+//! Each item is checked on its own and sent exactly as `add_contact` sends
+//! one ([`super::send`]: the same guard, retry rules and errors), a few at
+//! a time, paced by HiEnergy's rate-limit budget. Invalid items do not hold
+//! back the valid ones; the result lists every item in input order.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use serde_json::{Map, Value, json};
+
+use super::send::{self, Pacing, Sent};
+use super::{Backend, CallContext, add_contact};
+use crate::contact::{self, AddContactArgs, CLIENT_INJECTED, Contact};
+use crate::outcome::{self, Created, ErrorKind, FieldProblem, ToolError, truncate};
+use crate::{dedupe, schema};
+
+pub const NAME: &str = "add_contacts";
+pub const TITLE: &str = "Add HiEnergy contacts (a list)";
+/// Contacts in one call, at most: a spreadsheet's worth, and a result an
+/// agent can still read through.
+pub const MAX_CONTACTS: usize = 100;
+/// Unknown names quoted back per object; the rest are counted.
+const MAX_UNKNOWN_NAMED: usize = 10;
+const ARGUMENTS: [&str; 3] = ["contacts", "advertiser_id", "dry_run"];
+
+pub const DESCRIPTION: &str = "\
+Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
+use this whenever there are two or more contacts to add (a list, a spreadsheet); use add_contact for a single contact. \
+contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) \
+is required unless the top-level advertiser_id gives it for every item without one. \
+Each item is checked on its own: invalid items are reported with their index and field (e.g. contacts[3].email) and the valid ones are still sent. \
+The result lists every item in input order with its status: created; replayed (an identical contact was already created, no new one); \
+failed (with error.kind, error.hint and error.created); or not_sent (never sent, e.g. HiEnergy's rate limit or a cancellation: nothing was created). \
+Calling again with the same list after a partial failure sends only what was not created: the rest comes back replayed. \
+error.created \"unknown\" means that contact may exist: check HiEnergy before sending it again. \
+Set dry_run: true to check every item and preview the requests without sending anything.";
+
+pub fn tool() -> Tool {
+    Tool::new(NAME, DESCRIPTION, input_schema())
+        .with_title(TITLE)
+        .with_raw_output_schema(Arc::new(output_schema()))
+        .with_annotations(
+            ToolAnnotations::with_title(TITLE)
+                .read_only(false)
+                .destructive(false)
+                .idempotent(false)
+                .open_world(true),
+        )
+}
+
+/// The contact of `add_contact`, as the items of a list: advertiser_id
+/// may come from the top level instead.
+pub fn input_schema() -> Map<String, Value> {
+    let mut item = Value::Object(schema::portable_schema_for::<Contact>());
+    if let Some(Value::Array(required)) = item.get_mut("required") {
+        required.retain(|field| field != "advertiser_id");
+    }
+    let mut top_id = item["properties"]["advertiser_id"].clone();
+    if let Some(Value::String(description)) =
+        item.pointer_mut("/properties/advertiser_id/description")
+    {
+        description.push_str(" Required unless the top-level advertiser_id is given.");
+    }
+    if let Value::Object(id) = &mut top_id {
+        id.insert(
+            "description".into(),
+            json!("The advertiser_id of every contact in `contacts` that has none of its own, e.g. 42: the id of an existing HiEnergy advertiser, not a name or a domain."),
+        );
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "contacts": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_CONTACTS,
+                "description": format!("The contacts to add, 1 to {MAX_CONTACTS}, each with add_contact's fields. Identical contacts in one list are sent once."),
+                "items": item
+            },
+            "advertiser_id": top_id,
+            "dry_run": {
+                "type": "boolean",
+                "default": false,
+                "description": "If true, check every contact and return the requests that would be sent (API key redacted) without sending any. Needs no API key. Default false."
+            }
+        },
+        "required": ["contacts"],
+        "additionalProperties": false
+    });
+    into_map(schema)
+}
+
+/// Every shape `add_contacts` answers with: the per-item results and their
+/// totals, or, when the call as a whole was refused, only `error`.
+pub fn output_schema() -> Map<String, Value> {
+    let count = |what: &str| json!({"type": "integer", "minimum": 0, "description": what});
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "summary": {
+                "type": "object",
+                "description": "How many items ended in each status; they add up to the number of contacts.",
+                "properties": {
+                    "created": count("Contacts HiEnergy created in this call."),
+                    "replayed": count("Items an identical earlier call, or an identical item earlier in this list, had already created: no new contact."),
+                    "failed": count("Items that were invalid or that HiEnergy did not create; see each item's error."),
+                    "not_sent": count("Items never sent (rate limit, cancellation, or dry_run): nothing was created.")
+                },
+                "required": ["created", "replayed", "failed", "not_sent"],
+                "additionalProperties": false
+            },
+            "results": {
+                "type": "array",
+                "maxItems": MAX_CONTACTS,
+                "description": "One entry per contact, in input order.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0, "description": "The item's position in `contacts`, from 0."},
+                        "status": {
+                            "type": "string",
+                            "enum": ["created", "replayed", "failed", "not_sent"],
+                            "description": "created: a new contact. replayed: already created, no new contact. failed: see error (error.created says whether it may exist). not_sent: never sent, nothing created."
+                        },
+                        "contact": {
+                            "type": "object",
+                            "description": "With created or replayed: the contact as HiEnergy returned it, including its id.",
+                            "additionalProperties": true
+                        },
+                        "error": outcome::error_schema(),
+                        "previous_attempt": {
+                            "type": "string",
+                            "enum": ["unknown"],
+                            "description": "An identical earlier call ended with created \"unknown\" and this one was sent anyway: check HiEnergy for a duplicate."
+                        },
+                        "duplicate_of": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "This item is identical to the item at this index, so it was not sent again and shares that item's outcome."
+                        },
+                        "request": add_contact::preview_schema()
+                    },
+                    "required": ["index", "status"],
+                    "additionalProperties": false
+                }
+            },
+            "dry_run": {
+                "type": "boolean",
+                "description": "true when nothing was sent: each valid item's `request` shows what would have been."
+            },
+            "error": outcome::error_schema()
+        },
+        "additionalProperties": false
+    });
+    into_map(schema)
+}
+
+fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The arguments, checked: every item valid, invalid, or the duplicate of
+/// an earlier one.
+struct Batch {
+    items: Vec<Item>,
+    dry_run: bool,
+}
+
+enum Item {
+    Valid(Contact),
+    Invalid(ToolError),
+    /// Identical, as the duplicate guard compares, to the valid item at
+    /// this index: sent once, for both.
+    Duplicate(usize),
+}
+
+/// The contact fields an item may have: add_contact's, less `dry_run`,
+/// which belongs to the call.
+fn is_contact_field(name: &str) -> bool {
+    name != "dry_run" && contact::ALLOWED_FIELDS.contains(&name)
+}
+
+fn contact_fields() -> String {
+    contact::ALLOWED_FIELDS
+        .iter()
+        .filter(|f| is_contact_field(f))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "is not a field …" for the first few unknown names, a count for the
+/// rest: a name can be as long as the input, so it is cut, never echoed.
+fn unknown_names(
+    names: &[&str],
+    at: impl Fn(&str) -> String,
+    first: &str,
+    rest: &str,
+    problems: &mut Vec<FieldProblem>,
+) {
+    for (i, name) in names.iter().take(MAX_UNKNOWN_NAMED).enumerate() {
+        let problem = if i == 0 { first } else { rest };
+        problems.push(FieldProblem::new(at(&truncate(name, 100)), problem));
+    }
+    if names.len() > MAX_UNKNOWN_NAMED {
+        problems.push(FieldProblem::new(
+            at("…"),
+            format!("and {} more unknown names", names.len() - MAX_UNKNOWN_NAMED),
+        ));
+    }
+}
+
+impl Batch {
+    fn parse(arguments: Option<&Map<String, Value>>) -> Result<Self, ToolError> {
+        let empty = Map::new();
+        let args = arguments.unwrap_or(&empty);
+        let mut problems = Vec::new();
+
+        let mut unknown: Vec<&str> = args
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !ARGUMENTS.contains(k) && !CLIENT_INJECTED.contains(k))
+            .collect();
+        unknown.sort_unstable();
+        // The likeliest mistake: add_contact's arguments given to this tool.
+        let (misplaced, unknown): (Vec<&str>, Vec<&str>) =
+            unknown.into_iter().partition(|k| is_contact_field(k));
+        for field in misplaced {
+            problems.push(FieldProblem::new(
+                field,
+                "belongs inside each item of `contacts` (only advertiser_id may also be given here); for a single contact use add_contact",
+            ));
+        }
+        unknown_names(
+            &unknown,
+            str::to_owned,
+            &format!(
+                "is not an argument of add_contacts; allowed: {}",
+                ARGUMENTS.join(", ")
+            ),
+            "is not an argument of add_contacts either",
+            &mut problems,
+        );
+
+        let dry_run = contact::parse_dry_run(args.get("dry_run"), &mut problems);
+        let default_id = match args.get("advertiser_id") {
+            None | Some(Value::Null) => None,
+            value => contact::parse_advertiser_id(value, &mut problems),
+        };
+        let contacts = contacts_list(args.get("contacts"), &mut problems);
+        if !problems.is_empty() {
+            return Err(ToolError::invalid_arguments(problems));
+        }
+
+        let mut first_of: HashMap<Box<str>, usize> = HashMap::new();
+        let items = contacts
+            .iter()
+            .enumerate()
+            .map(
+                |(index, value)| match parse_item(index, value, default_id) {
+                    Ok(contact) => match first_of.entry(dedupe::key(&contact)) {
+                        Entry::Occupied(first) => Item::Duplicate(*first.get()),
+                        Entry::Vacant(slot) => {
+                            slot.insert(index);
+                            Item::Valid(contact)
+                        }
+                    },
+                    Err(error) => Item::Invalid(error),
+                },
+            )
+            .collect();
+        Ok(Self { items, dry_run })
+    }
+}
+
+/// The `contacts` array, or a problem with it. A list sent as a string
+/// holding JSON (as some clients send nested arguments) is read as such.
+fn contacts_list(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> Vec<Value> {
+    const FIELD: &str = "contacts";
+    let parsed;
+    let list = match value {
+        Some(Value::Array(list)) => list,
+        Some(Value::String(text)) if text.trim_start().starts_with('[') => {
+            parsed = serde_json::from_str::<Value>(text).ok();
+            match &parsed {
+                Some(Value::Array(list)) => list,
+                _ => {
+                    problems.push(FieldProblem::new(
+                        FIELD,
+                        "must be an array of contacts; the string given is not a JSON array",
+                    ));
+                    return Vec::new();
+                }
+            }
+        }
+        None | Some(Value::Null) => {
+            problems.push(FieldProblem::new(
+                FIELD,
+                format!("is required: an array of 1 to {MAX_CONTACTS} contacts, e.g. [{{\"email\": \"jane.doe@example.com\", \"advertiser_id\": 42}}]"),
+            ));
+            return Vec::new();
+        }
+        Some(other) => {
+            problems.push(FieldProblem::new(
+                FIELD,
+                format!(
+                    "must be an array of contacts, got {}",
+                    contact::describe(Some(other))
+                ),
+            ));
+            return Vec::new();
+        }
+    };
+    if list.is_empty() {
+        problems.push(FieldProblem::new(
+            FIELD,
+            "is empty: give at least one contact",
+        ));
+    } else if list.len() > MAX_CONTACTS {
+        problems.push(FieldProblem::new(
+            FIELD,
+            format!(
+                "has {} contacts; at most {MAX_CONTACTS} per call: send the list in parts",
+                list.len()
+            ),
+        ));
+    } else {
+        return list.clone();
+    }
+    Vec::new()
+}
+
+/// One item, checked by add_contact's own rules; its problems are named
+/// with its index (`contacts[3].email`).
+fn parse_item(index: usize, value: &Value, default_id: Option<u64>) -> Result<Contact, ToolError> {
+    let at = |field: &str| format!("contacts[{index}].{field}");
+    let Value::Object(fields) = value else {
+        return Err(ToolError::invalid_arguments(vec![FieldProblem::new(
+            format!("contacts[{index}]"),
+            format!(
+                "must be an object with a contact's fields, got {}",
+                contact::describe(Some(value))
+            ),
+        )]));
+    };
+    let mut problems = Vec::new();
+    let mut unknown: Vec<&str> = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !is_contact_field(k))
+        .collect();
+    unknown.sort_unstable();
+    unknown_names(
+        &unknown,
+        at,
+        &format!("is not a field of a contact; allowed: {}", contact_fields()),
+        "is not a field of a contact either",
+        &mut problems,
+    );
+    let mut known: Map<String, Value> = fields
+        .iter()
+        .filter(|(k, _)| is_contact_field(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(id) = default_id
+        && known.get("advertiser_id").is_none_or(Value::is_null)
+    {
+        known.insert("advertiser_id".into(), json!(id));
+    }
+    match AddContactArgs::parse(Some(&known)) {
+        Ok(args) if problems.is_empty() => Ok(args.contact),
+        Ok(_) => Err(ToolError::invalid_arguments(problems)),
+        Err(error) => {
+            problems.extend(
+                error
+                    .fields
+                    .into_iter()
+                    .map(|p| FieldProblem::new(at(&p.field), p.problem)),
+            );
+            Err(ToolError::invalid_arguments(problems))
+        }
+    }
+}
+
+/// One `add_contacts` call, from raw arguments to the result the agent
+/// sees. Never fails: every problem is a structured result.
+pub async fn call(
+    backend: &Backend,
+    arguments: Option<&Map<String, Value>>,
+    context: &CallContext,
+) -> CallToolResult {
+    let batch = match Batch::parse(arguments) {
+        Ok(batch) => batch,
+        Err(error) => return error.into_result(),
+    };
+    if let Some(error) = super::unusable(&backend.config) {
+        return error.into_result();
+    }
+    if batch.dry_run {
+        return dry_run_result(backend, &batch);
+    }
+    let Some(api_key) = backend.config.api_key() else {
+        return ToolError::not_configured().into_result();
+    };
+    let sent = send_all(backend, api_key, &batch, context).await;
+    let stopped_by = if context.cancelled.is_cancelled() {
+        "the client cancelled the call"
+    } else {
+        "the server is shutting down"
+    };
+    let outcomes = outcomes(&batch, sent, stopped_by);
+    result(backend, &outcomes)
+}
+
+/// Sends every valid item, at most `--batch-concurrency` at a time, and
+/// returns how each one that started ended, by index. Nothing new starts
+/// once the call is cancelled, the server stops, or the rate-limit budget
+/// is spent for longer than the server waits.
+async fn send_all(
+    backend: &Backend,
+    api_key: &str,
+    batch: &Batch,
+    context: &CallContext,
+) -> Vec<Option<Sent>> {
+    let total = batch.items.len();
+    let mut copies = vec![0usize; total];
+    for item in &batch.items {
+        if let Item::Duplicate(first) = item
+            && let Some(n) = copies.get_mut(*first)
+        {
+            *n += 1;
+        }
+    }
+    let mut done = batch
+        .items
+        .iter()
+        .filter(|i| matches!(i, Item::Invalid(_)))
+        .count();
+    let pacing = Pacing {
+        budget: backend.api.budget(),
+        max_wait: backend.config.max_retry_wait,
+    };
+    let cancelled = &context.cancelled;
+    let stopping = || cancelled.is_cancelled() || backend.shutdown.is_cancelled();
+    let mut sent: Vec<Option<Sent>> = (0..total).map(|_| None).collect();
+    let mut queue = batch
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| match item {
+            Item::Valid(contact) => Some((index, contact)),
+            _ => None,
+        });
+    let mut running = FuturesUnordered::new();
+    let mut rate_limited = false;
+    loop {
+        while running.len() < backend.config.batch_concurrency.max(1)
+            && !rate_limited
+            && !stopping()
+        {
+            let Some((index, contact)) = queue.next() else {
+                break;
+            };
+            let pacing = &pacing;
+            running.push(async move {
+                let sent = send::guarded(backend, api_key, contact, cancelled, Some(pacing)).await;
+                (index, sent)
+            });
+        }
+        let Some((index, outcome)) = running.next().await else {
+            break;
+        };
+        if let Sent::NotSent(error) = &outcome
+            && error.kind == ErrorKind::RateLimited
+        {
+            rate_limited = true;
+        }
+        done += 1 + copies.get(index).copied().unwrap_or(0);
+        let status = Status::of(&outcome).as_str();
+        if let Some(slot) = sent.get_mut(index) {
+            *slot = Some(outcome);
+        }
+        // Awaited, so that every notification is written before the
+        // result: none may follow it. A cancelled call wants no more.
+        if let Some(progress) = &context.progress
+            && !stopping()
+        {
+            progress
+                .report(
+                    done,
+                    total,
+                    format!("{done}/{total}: item {index} {status}"),
+                )
+                .await;
+        }
+    }
+    sent
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Created,
+    Replayed,
+    Failed,
+    NotSent,
+}
+
+impl Status {
+    fn of(sent: &Sent) -> Self {
+        match sent {
+            Sent::Created {
+                replayed: false, ..
+            } => Status::Created,
+            Sent::Created { replayed: true, .. } => Status::Replayed,
+            Sent::Failed { .. } => Status::Failed,
+            Sent::NotSent(_) => Status::NotSent,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Replayed => "replayed",
+            Status::Failed => "failed",
+            Status::NotSent => "not_sent",
+        }
+    }
+}
+
+/// How one item ended, as the result shows it.
+struct Outcome {
+    status: Status,
+    contact: Option<Map<String, Value>>,
+    error: Option<ToolError>,
+    previous_unknown: bool,
+    duplicate_of: Option<usize>,
+    /// With dry_run: the request that would be sent.
+    request: Option<Value>,
+}
+
+impl Outcome {
+    fn new(status: Status) -> Self {
+        Self {
+            status,
+            contact: None,
+            error: None,
+            previous_unknown: false,
+            duplicate_of: None,
+            request: None,
+        }
+    }
+
+    fn failed(status: Status, error: ToolError) -> Self {
+        Self {
+            error: Some(error),
+            ..Self::new(status)
+        }
+    }
+
+    fn from_sent(sent: &Sent) -> Self {
+        let status = Status::of(sent);
+        match sent {
+            Sent::Created {
+                contact,
+                previous_unknown,
+                ..
+            } => Self {
+                contact: Some(contact.clone()),
+                previous_unknown: *previous_unknown,
+                ..Self::new(status)
+            },
+            Sent::Failed {
+                error,
+                previous_unknown,
+            } => Self {
+                previous_unknown: *previous_unknown,
+                ..Self::failed(status, error.clone())
+            },
+            Sent::NotSent(error) => Self::failed(status, error.clone()),
+        }
+    }
+
+    /// The same outcome for an identical item later in the list, which
+    /// made no request of its own.
+    fn for_duplicate(&self, first: usize) -> Self {
+        let status = match self.status {
+            Status::Created | Status::Replayed => Status::Replayed,
+            other => other,
+        };
+        Self {
+            contact: self.contact.clone(),
+            error: self.error.clone(),
+            duplicate_of: Some(first),
+            ..Self::new(status)
+        }
+    }
+
+    fn to_json(&self, index: usize) -> Value {
+        let mut item = Map::new();
+        item.insert("index".into(), json!(index));
+        item.insert("status".into(), json!(self.status.as_str()));
+        if let Some(contact) = &self.contact {
+            item.insert("contact".into(), Value::Object(contact.clone()));
+        }
+        if let Some(error) = &self.error
+            && let Value::Object(mut wrapped) = error.to_json()
+            && let Some(error) = wrapped.remove("error")
+        {
+            item.insert("error".into(), error);
+        }
+        if self.previous_unknown {
+            item.insert("previous_attempt".into(), json!("unknown"));
+        }
+        if let Some(first) = self.duplicate_of {
+            item.insert("duplicate_of".into(), json!(first));
+        }
+        if let Some(request) = &self.request {
+            item.insert("request".into(), request.clone());
+        }
+        Value::Object(item)
+    }
+}
+
+/// Every item's outcome, in input order. An item that never started is
+/// not_sent, saying why: the rate limit, or else what stopped the call.
+fn outcomes(batch: &Batch, sent: Vec<Option<Sent>>, stopped_by: &str) -> Vec<Outcome> {
+    let rate_limited = sent.iter().flatten().find_map(|s| match s {
+        Sent::NotSent(error) if error.kind == ErrorKind::RateLimited => Some(error.clone()),
+        _ => None,
+    });
+    let never_started = || {
+        rate_limited
+            .clone()
+            .unwrap_or_else(|| send::not_started(stopped_by))
+    };
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.items.len());
+    for (item, sent) in batch.items.iter().zip(&sent) {
+        let outcome = match (item, sent) {
+            (Item::Invalid(error), _) => Outcome::failed(Status::Failed, error.clone()),
+            (Item::Valid(_), Some(sent)) => Outcome::from_sent(sent),
+            (Item::Valid(_), None) => Outcome::failed(Status::NotSent, never_started()),
+            (Item::Duplicate(first), _) => match outcomes.get(*first) {
+                Some(original) => original.for_duplicate(*first),
+                None => Outcome::failed(Status::NotSent, never_started()),
+            },
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+#[derive(Default)]
+struct Tally {
+    created: usize,
+    replayed: usize,
+    failed: usize,
+    not_sent: usize,
+}
+
+impl Tally {
+    fn of(outcomes: &[Outcome]) -> Self {
+        let mut tally = Self::default();
+        for outcome in outcomes {
+            match outcome.status {
+                Status::Created => tally.created += 1,
+                Status::Replayed => tally.replayed += 1,
+                Status::Failed => tally.failed += 1,
+                Status::NotSent => tally.not_sent += 1,
+            }
+        }
+        tally
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "created": self.created,
+            "replayed": self.replayed,
+            "failed": self.failed,
+            "not_sent": self.not_sent,
+        })
+    }
+}
+
+fn result(backend: &Backend, outcomes: &[Outcome]) -> CallToolResult {
+    let tally = Tally::of(outcomes);
+    tracing::info!(
+        contacts = outcomes.len(),
+        created = tally.created,
+        replayed = tally.replayed,
+        failed = tally.failed,
+        not_sent = tally.not_sent,
+        "add_contacts finished"
+    );
+    let results: Vec<Value> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| o.to_json(i))
+        .collect();
+    let structured = json!({"summary": tally.to_json(), "results": results});
+    let text = summary_text(outcomes, &tally, backend.guard.enabled());
+    let mut result = if tally.created + tally.replayed == 0 {
+        CallToolResult::structured_error(structured)
+    } else {
+        CallToolResult::structured(structured)
+    };
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+/// One paragraph for clients that show only text: the totals, which items
+/// failed or were not sent and why, and what to do about them.
+fn summary_text(outcomes: &[Outcome], tally: &Tally, guard_enabled: bool) -> String {
+    let mut text = format!(
+        "Of {} contacts: {} created, {} replayed (already created: no new contact), {} failed, {} not sent.",
+        outcomes.len(),
+        tally.created,
+        tally.replayed,
+        tally.failed,
+        tally.not_sent
+    );
+    for (status, lead) in [(Status::Failed, "Failed"), (Status::NotSent, "Not sent")] {
+        let groups = by_kind(outcomes, status);
+        if !groups.is_empty() {
+            text.push_str(&format!(" {lead}: {}.", groups.join("; ")));
+        }
+    }
+    let unknown: Vec<usize> = indexes(outcomes, |o| {
+        o.error
+            .as_ref()
+            .is_some_and(|e| e.created == Created::Unknown)
+    });
+    if !unknown.is_empty() {
+        text.push_str(&format!(
+            " {} may have been created anyway (created \"unknown\"): check HiEnergy before sending {} again.",
+            items(&unknown),
+            if unknown.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    if tally.failed + tally.not_sent > 0 {
+        text.push_str(if guard_enabled {
+            " Fix what the errors name and send the same list again: items already created come back replayed, not created twice."
+        } else {
+            " Send again only the items that were not created: this server does not deduplicate calls (--dedupe-window 0)."
+        });
+    }
+    text
+}
+
+/// "rejected (item 5); invalid_arguments (items 3, 7)": the items of one
+/// status grouped by error kind, in order of first appearance.
+fn by_kind(outcomes: &[Outcome], status: Status) -> Vec<String> {
+    let mut kinds: Vec<(ErrorKind, Vec<usize>)> = Vec::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        if outcome.status != status {
+            continue;
+        }
+        let Some(kind) = outcome.error.as_ref().map(|e| e.kind) else {
+            continue;
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, list)) => list.push(index),
+            None => kinds.push((kind, vec![index])),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, list)| format!("{} ({})", kind.as_str(), items(&list)))
+        .collect()
+}
+
+fn indexes(outcomes: &[Outcome], pick: impl Fn(&Outcome) -> bool) -> Vec<usize> {
+    outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| pick(o))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// "item 4", "items 3, 5–9, 12": runs of consecutive indexes as ranges,
+/// so that the text stays short whatever the list.
+fn items(list: &[usize]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&start) = list.get(i) {
+        let mut end = start;
+        while list.get(i + 1) == Some(&(end + 1)) {
+            end += 1;
+            i += 1;
+        }
+        runs.push(if end == start {
+            start.to_string()
+        } else {
+            format!("{start}–{end}")
+        });
+        i += 1;
+    }
+    let noun = if list.len() == 1 { "item" } else { "items" };
+    format!("{noun} {}", runs.join(", "))
+}
+
+fn dry_run_result(backend: &Backend, batch: &Batch) -> CallToolResult {
+    let has_key = backend.config.api_key().is_some();
+    let outcomes: Vec<Outcome> = batch
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Valid(contact) => Outcome {
+                request: Some(backend.api.preview(contact, has_key)),
+                ..Outcome::new(Status::NotSent)
+            },
+            Item::Invalid(error) => Outcome::failed(Status::Failed, error.clone()),
+            Item::Duplicate(first) => Outcome {
+                duplicate_of: Some(*first),
+                ..Outcome::new(Status::NotSent)
+            },
+        })
+        .collect();
+    let tally = Tally::of(&outcomes);
+    let valid = outcomes.iter().filter(|o| o.request.is_some()).count();
+    let results: Vec<Value> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| o.to_json(i))
+        .collect();
+    let structured = json!({"dry_run": true, "summary": tally.to_json(), "results": results});
+    let mut text = format!(
+        "Dry run: nothing was sent. {valid} of {} contacts would be sent, each as POST {} (see each item's request).",
+        outcomes.len(),
+        backend.api.endpoint()
+    );
+    let duplicates = indexes(&outcomes, |o| o.duplicate_of.is_some());
+    if !duplicates.is_empty() {
+        text.push_str(&format!(
+            " {} repeat an earlier item and would not be sent again.",
+            items(&duplicates)
+        ));
+    }
+    let groups = by_kind(&outcomes, Status::Failed);
+    if !groups.is_empty() {
+        text.push_str(&format!(" Invalid: {}.", groups.join("; ")));
+    }
+    text.push_str(if has_key {
+        " The API key is configured (redacted here)."
+    } else {
+        " No API key is configured yet, so a real call would fail with not_configured."
+    });
+    let mut result = if valid == 0 {
+        CallToolResult::structured_error(structured)
+    } else {
+        CallToolResult::structured(structured)
+    };
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(value: Value) -> Result<Batch, ToolError> {
+        match value {
+            Value::Object(map) => Batch::parse(Some(&map)),
+            _ => Batch::parse(None),
+        }
+    }
+
+    fn fields(error: &ToolError) -> Vec<&str> {
+        error.fields.iter().map(|f| f.field.as_str()).collect()
+    }
+
+    #[test]
+    fn item_problems_are_named_with_their_index() {
+        let batch = parse(json!({"advertiser_id": 42, "contacts": [
+            {"email": "a@example.com"},
+            {"email": "nope", "nickname": "x", "dry_run": true},
+            "jane@example.com",
+            {"email": "b@example.com", "advertiser_id": 0},
+        ]}));
+        let batch = batch.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(&batch.items[0], Item::Valid(c) if c.advertiser_id == 42));
+        let Item::Invalid(error) = &batch.items[1] else {
+            panic!("item 1 should be invalid")
+        };
+        assert_eq!(
+            fields(error),
+            [
+                "contacts[1].dry_run",
+                "contacts[1].nickname",
+                "contacts[1].email"
+            ]
+        );
+        assert!(
+            error.message.contains("contacts[1].email"),
+            "{}",
+            error.message
+        );
+        let Item::Invalid(error) = &batch.items[2] else {
+            panic!("item 2 should be invalid")
+        };
+        assert_eq!(fields(error), ["contacts[2]"]);
+        // An item's own advertiser_id wins, and is checked as add_contact checks it.
+        let Item::Invalid(error) = &batch.items[3] else {
+            panic!("item 3 should be invalid")
+        };
+        assert_eq!(fields(error), ["contacts[3].advertiser_id"]);
+    }
+
+    #[test]
+    fn an_item_without_an_advertiser_needs_the_top_level_one() {
+        let batch = parse(json!({"contacts": [{"email": "a@example.com"}]}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Item::Invalid(error) = &batch.items[0] else {
+            panic!("should be invalid")
+        };
+        assert_eq!(fields(error), ["contacts[0].advertiser_id"]);
+    }
+
+    #[test]
+    fn the_list_itself_must_be_1_to_100_contacts() {
+        let contact = json!({"advertiser_id": 1, "email": "a@example.com"});
+        for (contacts, says) in [
+            (json!([]), "is empty"),
+            (
+                json!(vec![contact.clone(); MAX_CONTACTS + 1]),
+                "at most 100",
+            ),
+            (json!({"email": "a@example.com"}), "must be an array"),
+            (Value::Null, "is required"),
+            (json!("[1,"), "not a JSON array"),
+        ] {
+            let error = match parse(json!({"contacts": contacts})) {
+                Err(error) => error,
+                Ok(_) => panic!("{says}: accepted"),
+            };
+            assert_eq!(error.kind, ErrorKind::InvalidArguments);
+            assert_eq!(fields(&error), ["contacts"], "{says}");
+            assert!(error.fields[0].problem.contains(says), "{:?}", error.fields);
+        }
+        assert!(parse(json!({"contacts": vec![contact.clone(); MAX_CONTACTS]})).is_ok());
+        // A list sent as a JSON string is read as the list.
+        let text = json!([contact]).to_string();
+        let batch = parse(json!({"contacts": text})).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(&batch.items[..], [Item::Valid(_)]));
+    }
+
+    #[test]
+    fn add_contact_arguments_at_the_top_level_are_pointed_inside() {
+        let error = match parse(json!({"email": "a@example.com", "advertiser_id": 1, "bogus": 1})) {
+            Err(error) => error,
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(fields(&error), ["email", "bogus", "contacts"]);
+        assert!(error.fields[0].problem.contains("inside each item"));
+        let error = match parse(json!({"contacts": [], "advertiser_id": "x", "dry_run": 3})) {
+            Err(error) => error,
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(fields(&error), ["dry_run", "advertiser_id", "contacts"]);
+    }
+
+    #[test]
+    fn unknown_names_are_bounded() {
+        let mut item = Map::new();
+        item.insert("email".into(), json!("a@example.com"));
+        item.insert("advertiser_id".into(), json!(1));
+        for i in 0..1000 {
+            item.insert(format!("{}{i}", "k".repeat(500)), json!(1));
+        }
+        let batch = parse(json!({"contacts": [item]})).unwrap_or_else(|e| panic!("{e}"));
+        let Item::Invalid(error) = &batch.items[0] else {
+            panic!("should be invalid")
+        };
+        assert_eq!(error.fields.len(), MAX_UNKNOWN_NAMED + 1);
+        assert!(error.to_json().to_string().len() < 10_000);
+    }
+
+    #[test]
+    fn identical_items_are_one_contact() {
+        let batch = parse(json!({"advertiser_id": 7, "contacts": [
+            {"email": "a@example.com"},
+            {"email": " A@EXAMPLE.COM ", "advertiser_id": "7", "name": ""},
+            {"email": "a@example.com", "name": "A"},
+        ]}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(batch.items[0], Item::Valid(_)));
+        assert!(matches!(batch.items[1], Item::Duplicate(0)));
+        assert!(matches!(batch.items[2], Item::Valid(_)));
+    }
+
+    #[test]
+    fn index_lists_read_as_ranges() {
+        assert_eq!(items(&[4]), "item 4");
+        assert_eq!(items(&[3, 5, 6, 7, 8, 9, 12]), "items 3, 5–9, 12");
+        assert_eq!(items(&[0, 1]), "items 0–1");
+    }
+
+    #[test]
+    fn the_input_schema_derives_from_the_contact() {
+        let schema = Value::Object(input_schema());
+        let item = &schema["properties"]["contacts"]["items"];
+        assert_eq!(item["required"], json!(["email"]));
+        assert_eq!(item["additionalProperties"], false);
+        assert_eq!(schema["properties"]["contacts"]["maxItems"], MAX_CONTACTS);
+        assert_eq!(schema["properties"]["advertiser_id"]["type"], "integer");
+        assert_eq!(schema["properties"]["advertiser_id"]["minimum"], 1);
+        let Some(Value::Object(properties)) = item.get("properties") else {
+            panic!("no item properties")
+        };
+        let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut expected: Vec<&str> = contact::ALLOWED_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| is_contact_field(f))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+    }
+}
