@@ -12,7 +12,11 @@ fn toml(name: &str) -> DocumentMut {
 
 fn strings(item: &Item) -> Vec<String> {
     item.as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -46,9 +50,15 @@ fn every_promised_target_and_installer_is_configured() {
     );
     let installers = strings(&dist["dist"]["installers"]);
     for installer in ["shell", "powershell", "npm", "homebrew"] {
-        assert!(installers.iter().any(|i| i == installer), "no {installer} installer");
+        assert!(
+            installers.iter().any(|i| i == installer),
+            "no {installer} installer"
+        );
     }
-    assert_eq!(strings(&dist["dist"]["global-artifacts-jobs"]), ["./build-mcpb"]);
+    assert_eq!(
+        strings(&dist["dist"]["global-artifacts-jobs"]),
+        ["./build-mcpb"]
+    );
 }
 
 #[test]
@@ -60,5 +70,8 @@ fn the_generated_workflow_calls_the_bundle_job() {
         let line = line.trim();
         line.starts_with("uses: ") && line.ends_with("/.github/workflows/build-mcpb.yml")
     });
-    assert!(calls, "release.yml does not call build-mcpb.yml: run `dist generate`");
+    assert!(
+        calls,
+        "release.yml does not call build-mcpb.yml: run `dist generate`"
+    );
 }
