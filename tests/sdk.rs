@@ -390,8 +390,14 @@ async fn unknown_tool_is_a_protocol_error() {
     let server = MockServer::start().await;
     let client = client_for(&server).await;
     let params = rmcp::model::CallToolRequestParams::new("delete_everything");
-    let outcome = client.call_tool(params).await;
-    assert!(outcome.is_err(), "{outcome:?}");
+    match client.call_tool(params).await {
+        Err(rmcp::ServiceError::McpError(e)) => {
+            assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
+            assert!(e.message.contains("unknown tool"), "{e:?}");
+            assert!(e.message.contains("add_contacts"), "{e:?}");
+        }
+        other => panic!("expected -32602 for an unknown tool, got {other:?}"),
+    }
     assert_eq!(posts(&server).await, 0);
     let _ = client.cancel().await;
 }
