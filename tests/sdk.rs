@@ -365,7 +365,7 @@ async fn invalid_arguments_list_every_field_and_send_nothing() {
         .unwrap_or_default();
     assert_eq!(
         fields,
-        ["nickname", "advertiser_id", "email", "linkedin_profile_url"]
+        ["advertiser_id", "email", "linkedin_profile_url", "nickname"]
     );
     let text = text_of(&result);
     assert!(
