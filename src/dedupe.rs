@@ -665,6 +665,42 @@ mod tests {
         assert!(total <= DEFAULT_BUDGET_BYTES, "{total}");
     }
 
+    #[test]
+    fn an_entry_in_flight_counts_its_key() {
+        let guard = DedupeGuard::new(Duration::from_secs(60));
+        let _in_flight = guard.slot(&"k".repeat(10));
+        let expected = ENTRY_OVERHEAD_BYTES + 10;
+        assert_eq!(counted_bytes(&guard), (expected, expected));
+    }
+
+    #[test]
+    fn an_outcome_counts_every_string_it_holds() {
+        use std::mem::size_of;
+        let mut error = ToolError::new(ErrorKind::Rejected, Created::No, "m".repeat(100));
+        error.code = Some("c".repeat(10));
+        error.request_id = Some("r".repeat(20));
+        error.fields = vec![
+            crate::outcome::FieldProblem::new("f", "p".repeat(3)),
+            crate::outcome::FieldProblem::new("g".repeat(5), "q"),
+        ];
+        let problem = size_of::<crate::outcome::FieldProblem>();
+        assert_eq!(
+            Stored::new(&Err(error)).bytes(),
+            size_of::<Finished>()
+                + size_of::<ToolError>()
+                + 100
+                + 10
+                + 20
+                + (problem + 4)
+                + (problem + 6)
+        );
+        let contact = object(json!({"id": 1}));
+        assert_eq!(
+            Stored::new(&Ok(contact)).bytes(),
+            size_of::<Finished>() + r#"{"id":1}"#.len()
+        );
+    }
+
     #[tokio::test]
     async fn a_large_contact_is_remembered_by_its_small_members() {
         let guard = DedupeGuard::new(Duration::from_secs(60));
