@@ -166,7 +166,7 @@ impl HiEnergy {
             Ok(body) => body,
             Err(error) => return Attempt::Done(Err(error.with_status(status.as_u16()))),
         };
-        let result = classify(status, &headers, &body);
+        let result = classify(status, &headers, &body, self.endpoint.path());
         match result {
             Err(error)
                 if error.kind == ErrorKind::RateLimited
@@ -398,7 +398,7 @@ mod tests {
 
     fn err(status: u16, body: &str) -> ToolError {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
-        match classify(status, &HeaderMap::new(), body.as_bytes()) {
+        match classify(status, &HeaderMap::new(), body.as_bytes(), "/") {
             Ok(c) => panic!("expected an error, got {c:?}"),
             Err(e) => e,
         }
