@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
-use crate::config::Config;
+use crate::config::{Config, is_loopback};
 use crate::contact::Contact;
 use crate::outcome::{Created, ErrorKind, ToolError, truncate};
 
@@ -90,7 +90,13 @@ impl HiEnergy {
 
     fn client(&self) -> Result<&reqwest::Client, ToolError> {
         self.client
-            .get_or_init(|| build_client(self.timeout, self.connect_timeout))
+            .get_or_init(|| {
+                build_client(
+                    self.timeout,
+                    self.connect_timeout,
+                    is_loopback(&self.endpoint),
+                )
+            })
             .as_ref()
             .map_err(|reason| {
                 ToolError::new(
@@ -184,19 +190,30 @@ impl HiEnergy {
     }
 }
 
-fn build_client(timeout: Duration, connect_timeout: Duration) -> Result<reqwest::Client, String> {
+fn build_client(
+    timeout: Duration,
+    connect_timeout: Duration,
+    loopback: bool,
+) -> Result<reqwest::Client, String> {
     // Another part of the process may have installed a provider already;
     // either way one is installed afterwards.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         // A redirect would replay the POST, and could carry the key to
         // another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(connect_timeout)
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| error_chain(&e))
+        .user_agent(USER_AGENT);
+    if loopback {
+        // http:// is allowed only for loopback, and a proxy from
+        // HTTP_PROXY or ALL_PROXY would get that plain-text request, key and
+        // all; no proxy can reach this machine's loopback anyway. A remote
+        // https:// host keeps honouring the proxy settings (through a
+        // CONNECT tunnel the proxy never sees the key).
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| error_chain(&e))
 }
 
 pub fn request_body(contact: &Contact) -> Value {
