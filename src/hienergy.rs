@@ -235,19 +235,23 @@ fn log_outcome(result: &Result<Map<String, Value>, ToolError>, started: Instant)
     }
 }
 
-/// Keys shorter than this are not scrubbed: no real key is that short, and
-/// replacing a few common characters would mangle every message.
-const MIN_SCRUBBED_KEY: usize = 8;
-
 /// Removes the API key from everything HiEnergy's answer contributed. A
 /// server or proxy that quotes the key back (in an error message, a
 /// Location, a request id, or the "contact" itself) must not hand it to the
 /// agent, whose transcript is no place for a secret.
+///
+/// Every occurrence goes, whatever the key's length, inside words too: the
+/// rule is that the key's text never reaches the agent, and matching only
+/// whole words would let `key=abc123;`-style echoes with odd neighbours
+/// through. A key of a few characters therefore mangles ordinary text (a
+/// key `e` turns "HiEnergy" into "HiEn[redacted]rgy"); no real key is that
+/// short, and a readable message is worth less than the guarantee.
 fn scrub_key(
     result: Result<Map<String, Value>, ToolError>,
     key: &str,
 ) -> Result<Map<String, Value>, ToolError> {
-    if key.len() < MIN_SCRUBBED_KEY {
+    // An empty pattern matches between every two characters.
+    if key.is_empty() {
         return result;
     }
     let clean = |s: &mut String| {
@@ -443,9 +447,31 @@ mod tests {
             Value::Object(contact),
             json!({"id": 1, REDACTED: [REDACTED, {"k": format!("x{REDACTED}x")}]})
         );
-        // A key too short to be real is left alone rather than mangling text.
+    }
+
+    #[test]
+    fn a_key_of_any_length_is_scrubbed() {
+        for key in ["k", "k2", "Zq7", "hk_live_"] {
+            let body = format!(r#"{{"error":{{"code":"{key}","message":"bad key {key}."}}}}"#);
+            let e = scrub_key(Err(err(401, &body)), key).err();
+            let e = e.unwrap_or_else(|| panic!("an error"));
+            // What HiEnergy contributed, and the message around it (the
+            // hint is the server's own wording, not the answer's).
+            let shown = format!("{} {:?} {:?}", e.message, e.code, e.fields);
+            assert!(!shown.contains(key), "{key}: {shown}");
+            assert_eq!(e.code.as_deref(), Some(REDACTED), "{key}");
+        }
         let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
-        assert_eq!(scrub_key(Err(e.clone()), "b").err(), Some(e));
+        let got = scrub_key(Err(e), "b").err().map(|e| e.message);
+        assert_eq!(got.as_deref(), Some("a[redacted]c"));
+        // An empty key (never configured, but possible here) changes nothing.
+        let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
+        assert_eq!(scrub_key(Err(e.clone()), "").err(), Some(e));
+        let Value::Object(contact) = json!({"id": 1, "note": "abc"}) else {
+            unreachable!()
+        };
+        let got = scrub_key(Ok(contact.clone()), "").ok();
+        assert_eq!(got, Some(contact));
     }
 
     #[test]
