@@ -142,10 +142,10 @@ impl HiEnergy {
                 log_outcome(&result, started);
                 return result;
             }
-            let pause = after.unwrap_or_else(|| backoff(resends));
+            let pause = self.pause(after, resends);
             tracing::info!(
                 kind = error.kind.as_str(),
-                pause_ms = pause.as_millis() as u64,
+                pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
                 "HiEnergy certainly did not receive the request; sending it again"
             );
             tokio::time::sleep(pause).await;
@@ -172,21 +172,32 @@ impl HiEnergy {
             Ok(body) => body,
             Err(error) => return Attempt::Done(Err(error.with_status(status.as_u16()))),
         };
-        let result = classify(status, &headers, &body, self.endpoint.path());
-        match result {
-            Err(error)
-                if error.kind == ErrorKind::RateLimited
-                    && error
-                        .retry_after_seconds
-                        .is_none_or(|s| Duration::from_secs(s) <= self.max_retry_wait) =>
-            {
-                let after = error
-                    .retry_after_seconds
-                    .map(|s| jitter(Duration::from_secs(s)));
-                Attempt::Resend { after, error }
-            }
+        match classify(status, &headers, &body, self.endpoint.path()) {
+            Err(error) if error.kind == ErrorKind::RateLimited => self.after_rate_limit(error),
             result => Attempt::Done(result),
         }
+    }
+
+    /// A 429 is waited out here only when HiEnergy asks for no longer than
+    /// `--max-retry-wait` and `--timeout` both allow; a longer wait goes to
+    /// the agent in `retry_after_seconds`. Without a wait named, the
+    /// backoff applies.
+    fn after_rate_limit(&self, error: ToolError) -> Attempt {
+        let limit = self.max_retry_wait.min(self.timeout);
+        match error.retry_after_seconds.map(Duration::from_secs) {
+            Some(wait) if wait > limit => Attempt::Done(Err(error)),
+            wait => Attempt::Resend {
+                after: wait.map(jitter),
+                error,
+            },
+        }
+    }
+
+    /// The pause before re-send number `resends + 1`: what HiEnergy asked
+    /// for, else the backoff, and never longer than `--timeout`, however
+    /// large the settings or the header.
+    fn pause(&self, after: Option<Duration>, resends: u32) -> Duration {
+        after.unwrap_or_else(|| backoff(resends)).min(self.timeout)
     }
 }
 
@@ -384,16 +395,23 @@ fn too_large(created: Created) -> ToolError {
 }
 
 fn backoff(resends: u32) -> Duration {
-    let base = Duration::from_millis(200) * 2u32.saturating_pow(resends.min(5));
+    let base = Duration::from_millis(200).saturating_mul(2u32.saturating_pow(resends));
     jitter(base.min(Duration::from_secs(2)))
 }
 
 /// Spreads a pause over [d, 1.25·d] so that parallel callers do not all
-/// come back at the same instant.
+/// come back at the same instant; saturates at [`Duration::MAX`], since the
+/// pause can come from a header or a setting of any size.
 fn jitter(d: Duration) -> Duration {
     let random = RandomState::new().hash_one(Instant::now());
-    let fraction = (random % 1000) as f64 / 4000.0;
-    d + d.mul_f64(fraction)
+    jitter_by(d, random % 1000)
+}
+
+/// `d` plus `thousandths`/4000 of it (at most a quarter).
+fn jitter_by(d: Duration, thousandths: u64) -> Duration {
+    // A fraction below one quarter cannot overflow `mul_f64`; the sum can.
+    let fraction = thousandths.min(999) as f64 / 4000.0;
+    d.saturating_add(d.mul_f64(fraction))
 }
 
 /// An error with its causes ("error sending request: connection refused"),
@@ -480,6 +498,97 @@ mod tests {
             backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(250)
         );
         assert!(backoff(1) >= Duration::from_millis(400));
-        assert!(backoff(30) <= Duration::from_millis(2500));
+        assert!(backoff(3) >= Duration::from_millis(1600));
+        for resends in [4, 30, 64, u32::MAX] {
+            let pause = backoff(resends);
+            assert!(
+                pause >= Duration::from_secs(2) && pause <= Duration::from_millis(2500),
+                "{resends}: {pause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn jitter_adds_up_to_a_quarter_and_saturates() {
+        let four = Duration::from_secs(4);
+        assert_eq!(jitter_by(four, 0), four);
+        assert_eq!(jitter_by(four, 500), Duration::from_millis(4500));
+        assert_eq!(jitter_by(four, 999), Duration::from_millis(4999));
+        assert_eq!(jitter_by(four, u64::MAX), Duration::from_millis(4999));
+        // A Retry-After of 17,000,000,000,000,000,000 seconds, as a header may
+        // say, used to panic here ("overflow when adding durations").
+        let huge = Duration::from_secs(17_000_000_000_000_000_000);
+        assert_eq!(jitter_by(huge, 999), Duration::MAX);
+        assert_eq!(jitter_by(Duration::MAX, 999), Duration::MAX);
+        assert_eq!(jitter_by(Duration::MAX, 0), Duration::MAX);
+        assert_eq!(jitter(Duration::MAX), Duration::MAX);
+        let once = jitter(four);
+        assert!(once >= four && once < Duration::from_secs(5), "{once:?}");
+    }
+
+    fn client_with(flags: &[&str]) -> HiEnergy {
+        use clap::Parser;
+        let mut argv = vec!["hienergy-mcp", "--base-url", "http://127.0.0.1:9"];
+        argv.extend_from_slice(flags);
+        let args = crate::config::Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_args(&args, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        HiEnergy::new(&config)
+    }
+
+    fn rate_limited(seconds: Option<u64>) -> ToolError {
+        let mut error = ToolError::new(ErrorKind::RateLimited, Created::No, "429");
+        error.retry_after_seconds = seconds;
+        error
+    }
+
+    /// The pause a 429 leads to, or None when it is reported instead.
+    fn pause_after(client: &HiEnergy, seconds: Option<u64>) -> Option<Duration> {
+        match client.after_rate_limit(rate_limited(seconds)) {
+            Attempt::Resend { after, error } => {
+                assert_eq!(error.retry_after_seconds, seconds);
+                Some(client.pause(after, 0))
+            }
+            Attempt::Done(result) => {
+                let error = result.err().unwrap_or_else(|| panic!("an error"));
+                assert_eq!(error.retry_after_seconds, seconds);
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_waited_out_only_within_max_retry_wait_and_timeout() {
+        let secs = Duration::from_secs;
+        // Defaults: --max-retry-wait 5, --timeout 30.
+        let client = client_with(&[]);
+        let five = pause_after(&client, Some(5)).unwrap_or_default();
+        assert!(
+            five >= secs(5) && five <= Duration::from_millis(6250),
+            "{five:?}"
+        );
+        assert_eq!(pause_after(&client, Some(6)), None);
+        assert_eq!(pause_after(&client, Some(0)), Some(Duration::ZERO));
+        let backoff = pause_after(&client, None).unwrap_or_default();
+        assert!(backoff >= Duration::from_millis(200) && backoff <= Duration::from_millis(250));
+
+        // The longest wait a setting allows, against the longest a header
+        // can say: capped by --timeout, never a panic.
+        let huge = "18000000000000000000";
+        let client = client_with(&["--max-retry-wait", huge]);
+        assert_eq!(pause_after(&client, Some(17_000_000_000_000_000_000)), None);
+        assert_eq!(pause_after(&client, Some(u64::MAX)), None);
+        assert_eq!(pause_after(&client, Some(31)), None);
+        let thirty = pause_after(&client, Some(30)).unwrap_or_default();
+        assert_eq!(thirty, secs(30), "jitter past --timeout is cut");
+
+        let client = client_with(&["--max-retry-wait", huge, "--timeout", huge]);
+        let long = pause_after(&client, Some(17_000_000_000_000_000_000));
+        assert_eq!(long, Some(secs(18_000_000_000_000_000_000)));
+        assert_eq!(pause_after(&client, Some(u64::MAX)), None);
+
+        // A short --timeout cuts the backoff too.
+        let client = client_with(&["--timeout", "0.1"]);
+        assert_eq!(client.pause(None, 3), Duration::from_millis(100));
+        assert_eq!(pause_after(&client, Some(1)), None);
     }
 }
