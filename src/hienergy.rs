@@ -591,4 +591,150 @@ mod tests {
         assert_eq!(client.pause(None, 3), Duration::from_millis(100));
         assert_eq!(pause_after(&client, Some(1)), None);
     }
+
+    #[derive(Debug)]
+    struct Layer(String, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn layers(texts: &[&str]) -> Layer {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |inner, text| {
+                Some(Layer(text.to_string(), inner.map(Box::new)))
+            })
+            .unwrap_or_else(|| Layer(String::new(), None))
+    }
+
+    #[test]
+    fn error_chain_names_each_cause_once_and_is_bounded() {
+        let e = layers(&[
+            "error sending request for url (http://127.0.0.1:9/api/v1/contacts/add)",
+            "client error (Connect)",
+            "tcp connect error",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(
+            error_chain(&e),
+            "error sending request for url (http://127.0.0.1:9/api/v1/contacts/add): client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
+        // A cause whose text an outer layer already carries adds nothing.
+        let e = layers(&[
+            "tcp connect error: Connection refused",
+            "Connection refused",
+        ]);
+        assert_eq!(error_chain(&e), "tcp connect error: Connection refused");
+        let e = layers(&["a"]);
+        assert_eq!(error_chain(&e), "a");
+        let long = "x".repeat(1000);
+        let e = layers(&[&long, "y"]);
+        assert_eq!(error_chain(&e), truncate(&long, MAX_UPSTREAM_TEXT));
+    }
+
+    /// A one-connection HTTP peer on loopback that answers with `reply`
+    /// and then either closes (FIN) or holds the connection open.
+    async fn answering(reply: Vec<u8>, hold: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(&reply).await;
+            let _ = stream.flush().await;
+            if hold {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    async fn read_from(reply: &str, hold: bool) -> Result<Vec<u8>, ToolError> {
+        read_reply(reply.as_bytes().to_vec(), hold).await
+    }
+
+    async fn read_reply(reply: Vec<u8>, hold: bool) -> Result<Vec<u8>, ToolError> {
+        let url = answering(reply, hold).await;
+        let client = build_client(Duration::from_millis(500), Duration::from_secs(2), true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = client.get(url).send().await;
+        let response = response.unwrap_or_else(|e| panic!("no head: {e}"));
+        read_capped(response).await
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_mid_read_is_network_and_a_stalled_one_timeout() {
+        let partial = "HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"data\":";
+        let e = read_from(partial, false).await.err();
+        let e = e.unwrap_or_else(|| panic!("a short body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Network, Created::Unknown));
+        assert!(
+            e.message.starts_with("The connection broke while reading"),
+            "{}",
+            e.message
+        );
+
+        let e = read_from(partial, true).await.err();
+        let e = e.unwrap_or_else(|| panic!("a stalled body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Timeout, Created::Unknown));
+
+        let refused = "HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\n{";
+        let e = read_from(refused, false).await.err();
+        let e = e.unwrap_or_else(|| panic!("a short body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Network, Created::No));
+
+        let whole = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(read_from(whole, false).await.ok(), Some(b"{}".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_the_cap_and_not_a_byte_more() {
+        let head = |length: Option<usize>| {
+            let length = length
+                .map(|n| format!("Content-Length: {n}\r\n"))
+                .unwrap_or_default();
+            format!("HTTP/1.1 201 Created\r\n{length}Connection: close\r\n\r\n").into_bytes()
+        };
+        for (length, size, fits) in [
+            (Some(MAX_BODY_BYTES), MAX_BODY_BYTES, true),
+            (None, MAX_BODY_BYTES, true),
+            (None, MAX_BODY_BYTES + 1, false),
+            (Some(MAX_BODY_BYTES + 1), 0, false),
+        ] {
+            let mut reply = head(length);
+            reply.extend(std::iter::repeat_n(b' ', size));
+            let got = read_reply(reply, false).await;
+            match got {
+                Ok(body) => assert!(fits && body.len() == size, "{length:?} {size}"),
+                Err(e) => {
+                    assert!(!fits, "{length:?} {size}: {e:?}");
+                    assert_eq!(
+                        (e.kind, e.created),
+                        (ErrorKind::BadResponse, Created::Unknown)
+                    );
+                    assert!(
+                        e.message.contains("larger than 1048576 bytes"),
+                        "{}",
+                        e.message
+                    );
+                }
+            }
+        }
+    }
 }
