@@ -933,6 +933,19 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_are_cut_at_a_character_boundary() {
+        assert_eq!(char_prefix("héllo", 2), "h");
+        assert_eq!(char_prefix("héllo", 3), "hé");
+        assert_eq!(char_prefix("é", 1), "");
+        assert_eq!(char_prefix("abc", 10), "abc");
+        let body = "é".repeat(MAX_TEXT_SCAN);
+        assert_eq!(
+            text_prefix(body.as_bytes()).chars().count(),
+            MAX_TEXT_SCAN / 2
+        );
+    }
+
+    #[test]
     fn hienergy_s_explanation_is_carried_for_every_body_shape() {
         let e = err(
             400,
@@ -1070,6 +1083,8 @@ mod tests {
         let e = err(429, &[("x-ratelimit-reset", "1000000001")], "");
         assert_eq!(e.retry_after_seconds, Some(0));
         let e = err(429, &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], "");
+        assert_eq!(e.retry_after_seconds, Some(0));
+        let e = err(429, &[("x-ratelimit-reset", "0")], "");
         assert_eq!(e.retry_after_seconds, Some(0));
         let e = err(429, &[("x-ratelimit-reset", "2.1")], "");
         assert_eq!(e.retry_after_seconds, Some(3));

@@ -403,14 +403,13 @@ fn backoff(resends: u32) -> Duration {
 /// come back at the same instant; saturates at [`Duration::MAX`], since the
 /// pause can come from a header or a setting of any size.
 fn jitter(d: Duration) -> Duration {
-    let random = RandomState::new().hash_one(Instant::now());
-    jitter_by(d, random % 1000)
+    jitter_by(d, RandomState::new().hash_one(Instant::now()))
 }
 
-/// `d` plus `thousandths`/4000 of it (at most a quarter).
-fn jitter_by(d: Duration, thousandths: u64) -> Duration {
+/// `d` plus (`random` mod 1000)/4000 of it: less than a quarter more.
+fn jitter_by(d: Duration, random: u64) -> Duration {
     // A fraction below one quarter cannot overflow `mul_f64`; the sum can.
-    let fraction = thousandths.min(999) as f64 / 4000.0;
+    let fraction = (random % 1000) as f64 / 4000.0;
     d.saturating_add(d.mul_f64(fraction))
 }
 
@@ -514,7 +513,9 @@ mod tests {
         assert_eq!(jitter_by(four, 0), four);
         assert_eq!(jitter_by(four, 500), Duration::from_millis(4500));
         assert_eq!(jitter_by(four, 999), Duration::from_millis(4999));
-        assert_eq!(jitter_by(four, u64::MAX), Duration::from_millis(4999));
+        assert_eq!(jitter_by(four, 1000), four);
+        assert_eq!(jitter_by(four, 1999), Duration::from_millis(4999));
+        assert_eq!(jitter_by(four, u64::MAX), Duration::from_millis(4615));
         // A Retry-After of 17,000,000,000,000,000,000 seconds, as a header may
         // say, used to panic here ("overflow when adding durations").
         let huge = Duration::from_secs(17_000_000_000_000_000_000);
