@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Map, Value};
 
+use crate::config::DEFAULT_BASE_URL;
 use crate::outcome::{Created, ErrorKind, FieldProblem, ToolError, truncate};
 
 /// Upstream text passed on to the agent is cut to this many characters.
@@ -21,11 +22,18 @@ pub(crate) fn created_for_status(status: StatusCode) -> Created {
     }
 }
 
-/// Turns HiEnergy's answer into the created contact or a [`ToolError`].
+/// Only this much of a body that is not JSON is read for its text: a
+/// message keeps a page's title or its first few hundred characters, and
+/// the bound keeps the work per answer small whatever the page holds.
+const MAX_TEXT_SCAN: usize = 64 * 1024;
+
+/// Turns HiEnergy's answer to a POST to `path` into the created contact or
+/// a [`ToolError`].
 pub fn classify(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
+    path: &str,
 ) -> Result<Map<String, Value>, ToolError> {
     if status.is_success() {
         return parse_success(status, headers, body);
@@ -33,8 +41,9 @@ pub fn classify(
     let created = created_for_status(status);
     let upstream = UpstreamError::parse(headers, body);
     let code = status.as_u16();
-    // Redirects and web pages get a message of their own; every other
-    // status a lead, followed by whatever HiEnergy said.
+    // Redirects and 404s from something other than the contacts endpoint
+    // get a message of their own; every other status a lead, followed by
+    // whatever HiEnergy said.
     let (kind, message) = match code {
         300..=399 => {
             let location = headers
@@ -49,25 +58,40 @@ pub fn classify(
                 ),
             )
         }
-        404 if upstream.is_html => (
-            ErrorKind::BadResponse,
-            "HiEnergy answered 404 with a web page, not an API error: the contacts endpoint (/api/v1/contacts/add) is not at this base URL; check HIENERGY_BASE_URL.".to_owned(),
-        ),
+        404 if !upstream.names_advertiser() => {
+            (ErrorKind::BadResponse, wrong_endpoint(path, &upstream))
+        }
         _ => {
             let (kind, lead) = match code {
-                401 => (ErrorKind::Unauthorized, "HiEnergy refused the API key (401)".to_owned()),
+                401 => (
+                    ErrorKind::Unauthorized,
+                    "HiEnergy refused the API key (401)".to_owned(),
+                ),
                 403 => (
                     ErrorKind::Forbidden,
-                    "HiEnergy refused the request (403): adding contacts needs an admin API key".to_owned(),
+                    "HiEnergy refused the request (403): adding contacts needs an admin API key"
+                        .to_owned(),
                 ),
                 404 => (
                     ErrorKind::AdvertiserNotFound,
                     "HiEnergy found no advertiser with this advertiser_id (404)".to_owned(),
                 ),
-                429 => (ErrorKind::RateLimited, "HiEnergy is rate limiting this key (429)".to_owned()),
-                400..=499 => (ErrorKind::Rejected, format!("HiEnergy rejected the contact ({code})")),
-                500..=599 => (ErrorKind::UpstreamError, format!("HiEnergy failed with a server error ({code})")),
-                _ => (ErrorKind::BadResponse, format!("HiEnergy answered with an unexpected status ({code})")),
+                429 => (
+                    ErrorKind::RateLimited,
+                    "HiEnergy is rate limiting this key (429)".to_owned(),
+                ),
+                400..=499 => (
+                    ErrorKind::Rejected,
+                    format!("HiEnergy rejected the contact ({code})"),
+                ),
+                500..=599 => (
+                    ErrorKind::UpstreamError,
+                    format!("HiEnergy failed with a server error ({code})"),
+                ),
+                _ => (
+                    ErrorKind::BadResponse,
+                    format!("HiEnergy answered with an unexpected status ({code})"),
+                ),
             };
             let said = upstream
                 .message
@@ -83,6 +107,27 @@ pub fn classify(
         error.retry_after_seconds = retry_after(headers);
     }
     Err(error)
+}
+
+/// A 404 that is not HiEnergy's refusal of the advertiser: the request
+/// reached a router, a proxy or a web server rather than the contacts
+/// endpoint, which is a wrong HIENERGY_BASE_URL (most often one that ends in
+/// /api/v1, so the path says it twice). Nothing was created.
+fn wrong_endpoint(path: &str, upstream: &UpstreamError) -> String {
+    let what = if upstream.is_html {
+        "a web page"
+    } else {
+        "an answer that does not name the advertiser"
+    };
+    let said = upstream
+        .message
+        .as_ref()
+        .map(|text| format!(" ({text:?})"))
+        .unwrap_or_default();
+    format!(
+        "HiEnergy answered 404 to POST {} with {what}{said}: the contacts endpoint is not at this base URL, so nothing was created. Check HIENERGY_BASE_URL: it should be the HiEnergy host alone, such as {DEFAULT_BASE_URL}.",
+        truncate(path, MAX_UPSTREAM_TEXT)
+    )
 }
 
 fn parse_success(
@@ -105,7 +150,7 @@ fn parse_success(
         return Err(bad("with an empty body".into()));
     }
     let value: Value = serde_json::from_slice(body).map_err(|_| {
-        let text = String::from_utf8_lossy(body);
+        let text = text_prefix(body);
         // A sign-in or error page from a proxy in front of HiEnergy: its
         // title says more than its first bytes of markup.
         if looks_like_html(headers, &text) {
@@ -144,11 +189,13 @@ struct UpstreamError {
     request_id: Option<String>,
     fields: Vec<FieldProblem>,
     is_html: bool,
+    /// The body had an `error` member (an object or a string): an API's
+    /// own refusal rather than a router's or a web server's page.
+    envelope: bool,
 }
 
 impl UpstreamError {
     fn parse(headers: &HeaderMap, body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body);
         let header_request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
@@ -161,6 +208,7 @@ impl UpstreamError {
             },
             Ok(_) => Self::default(),
             Err(_) => {
+                let text = text_prefix(body);
                 let is_html = looks_like_html(headers, &text);
                 let message = if is_html {
                     html_to_text(&text)
@@ -196,6 +244,7 @@ impl UpstreamError {
                     .map(|d| details_to_fields(&d))
                     .unwrap_or_default(),
                 is_html: false,
+                envelope: true,
             },
             // {"error": "Advertiser not found"}
             Some(Value::String(message)) => Self {
@@ -205,6 +254,7 @@ impl UpstreamError {
                     .or_else(|| map.remove("errors"))
                     .map(|d| details_to_fields(&d))
                     .unwrap_or_default(),
+                envelope: true,
                 ..Self::default()
             },
             _ => Self {
@@ -220,6 +270,21 @@ impl UpstreamError {
                 ..Self::default()
             },
         }
+    }
+
+    /// Whether this is HiEnergy refusing the advertiser, the one 404 that
+    /// means `advertiser_not_found`: an `error` member (HiEnergy's envelope
+    /// `{"error": {"code", "message", ...}}` or a bare `{"error": "..."}`)
+    /// whose code, message or a field names the advertiser. HiEnergy's
+    /// own `{"error": {"code": "not_found", "message": "Advertiser not
+    /// found"}}` is; a router's `{"error": "No route matches ..."}`, Rails'
+    /// `{"status": 404, "error": "Not Found"}`, a `{"message": ...}` with no
+    /// `error`, and an empty, plain-text or HTML body are not.
+    fn names_advertiser(&self) -> bool {
+        let names = |text: &String| text.to_ascii_lowercase().contains("advertiser");
+        self.envelope
+            && (self.code.iter().chain(&self.message).any(names)
+                || self.fields.iter().any(|f| names(&f.field)))
     }
 
     fn fill(self, error: &mut ToolError) {
@@ -293,7 +358,9 @@ fn details_to_fields(details: &Value) -> Vec<FieldProblem> {
 }
 
 /// Seconds to wait, from `Retry-After` (seconds or an HTTP date) or else
-/// `X-RateLimit-Reset` (an epoch time or seconds from now).
+/// `X-RateLimit-Reset` (an epoch time or seconds from now). A value that is
+/// neither (negative, NaN, a decimal Retry-After) counts as absent, never as
+/// "now"; one too large for a u64 saturates, since it still means "not soon".
 pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
     let text = |name: &str| {
         headers
@@ -303,7 +370,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
     };
     let now = std::time::SystemTime::now();
     if let Some(value) = text("retry-after") {
-        if let Ok(seconds) = value.parse::<u64>() {
+        if let Some(seconds) = delta_seconds(value) {
             return Some(seconds);
         }
         if let Ok(at) = httpdate::parse_http_date(value) {
@@ -318,6 +385,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
         return None;
     }
     // Reset values past a billion are Unix times; smaller ones are deltas.
+    // `as u64` saturates.
     if reset > 1e9 {
         let epoch = now
             .duration_since(std::time::UNIX_EPOCH)
@@ -327,6 +395,15 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
     } else {
         Some(reset.ceil() as u64)
     }
+}
+
+/// Retry-After's delta-seconds: digits only (RFC 9110 §10.2.3), so no sign.
+fn delta_seconds(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: the only failure left is a number past u64::MAX.
+    Some(value.parse().unwrap_or(u64::MAX))
 }
 
 fn looks_like_html(headers: &HeaderMap, text: &str) -> bool {
@@ -343,51 +420,85 @@ fn looks_like_html(headers: &HeaderMap, text: &str) -> bool {
 }
 
 /// The readable text of an HTML page: its title if it has one, else its
-/// text with tags, scripts and styles removed.
+/// words with tags, comments, scripts and styles removed. One pass over at
+/// most [`MAX_TEXT_SCAN`] bytes: each search starts where the last one
+/// ended, so no page, however many tags it has, costs more than that.
 fn html_to_text(html: &str) -> String {
+    const KEPT: usize = 4 * MAX_UPSTREAM_TEXT;
+    let html = char_prefix(html, MAX_TEXT_SCAN);
+    // ASCII lowercasing keeps every byte where it was, so an offset found in
+    // `lower` is the same place in `html`.
     let lower = html.to_ascii_lowercase();
-    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>"))
-        && start + 7 <= end
-    {
-        let title = clean_text(&decode_entities(&html[start + 7..end]));
-        if !title.is_empty() {
-            return title;
-        }
+    if let Some(title) = page_title(html, &lower) {
+        return title;
     }
-    let mut out = String::with_capacity(html.len().min(4096));
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        out.push(' ');
-        let tail = &rest[open..];
-        let tail_lower = tail.get(..7).unwrap_or(tail).to_ascii_lowercase();
-        let skip_to = if tail_lower.starts_with("<script") {
-            find_ci(tail, "</script>")
-        } else if tail_lower.starts_with("<style") {
-            find_ci(tail, "</style>")
-        } else {
-            tail.find('>').map(|i| i + 1)
-        };
-        match skip_to {
-            Some(n) => rest = &tail[n..],
-            None => {
-                rest = "";
-                break;
-            }
-        }
-        if out.len() > 4 * MAX_UPSTREAM_TEXT {
+    let mut words = String::new();
+    let mut at = 0;
+    while words.len() <= KEPT {
+        let Some(open) = find_from(&lower, at, "<") else {
+            push_words(&mut words, &html[at..], KEPT);
             break;
-        }
+        };
+        push_words(&mut words, &html[at..open], KEPT);
+        let tag = &lower[open..];
+        let end = if tag.starts_with("<script") {
+            find_from(&lower, open, "</script").and_then(|close| find_from(&lower, close, ">"))
+        } else if tag.starts_with("<style") {
+            find_from(&lower, open, "</style").and_then(|close| find_from(&lower, close, ">"))
+        } else if tag.starts_with("<!--") {
+            find_from(&lower, open + 4, "-->").map(|close| close + 2)
+        } else {
+            find_from(&lower, open, ">")
+        };
+        // An element that never ends hides the rest of the page.
+        let Some(end) = end else { break };
+        at = end + 1;
     }
-    out.push_str(rest);
-    clean_text(&decode_entities(&out))
+    clean_text(&decode_entities(&words))
 }
 
-fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .to_ascii_lowercase()
-        .find(needle)
-        .map(|i| i + needle.len())
+/// The text of the page's `<title>`, if it has a non-empty one.
+fn page_title(html: &str, lower: &str) -> Option<String> {
+    let open = find_from(lower, 0, "<title")?;
+    // `<title>` or `<title lang=..>`, not `<titles>`.
+    let after_name = lower.as_bytes().get(open + 6)?;
+    if !(*after_name == b'>' || after_name.is_ascii_whitespace()) {
+        return None;
+    }
+    let start = find_from(lower, open, ">")? + 1;
+    let end = find_from(lower, start, "</title")?;
+    non_empty(clean_text(&decode_entities(&html[start..end])))
+}
+
+/// Where `needle` first occurs in `haystack` at or after `from`.
+fn find_from(haystack: &str, from: usize, needle: &str) -> Option<usize> {
+    haystack.get(from..)?.find(needle).map(|found| from + found)
+}
+
+/// Appends the words of `text`, each after one space, until `out` holds
+/// more than `limit` bytes.
+fn push_words(out: &mut String, text: &str, limit: usize) {
+    for word in text.split_whitespace() {
+        if out.len() > limit {
+            return;
+        }
+        out.push(' ');
+        out.push_str(word);
+    }
+}
+
+/// The start of `s`, at most `max` bytes, cut at a character boundary.
+fn char_prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The start of a body as text, at most [`MAX_TEXT_SCAN`] bytes of it.
+fn text_prefix(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(body.get(..MAX_TEXT_SCAN).unwrap_or(body))
 }
 
 fn decode_entities(s: &str) -> String {
@@ -399,9 +510,11 @@ fn decode_entities(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Collapses whitespace and drops control characters.
+/// Collapses whitespace and drops control characters, in the first
+/// [`MAX_TEXT_SCAN`] bytes: what is kept is cut far shorter anyway.
 fn clean_text(s: &str) -> String {
-    s.split_whitespace()
+    char_prefix(s, MAX_TEXT_SCAN)
+        .split_whitespace()
         .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
@@ -449,9 +562,11 @@ mod tests {
         map
     }
 
+    const PATH: &str = "/api/v1/contacts/add";
+
     fn err(status: u16, h: &[(&'static str, &str)], body: &str) -> ToolError {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
-        match classify(status, &headers(h), body.as_bytes()) {
+        match classify(status, &headers(h), body.as_bytes(), PATH) {
             Ok(c) => panic!("expected an error, got {c:?}"),
             Err(e) => e,
         }
@@ -461,7 +576,7 @@ mod tests {
     #[test]
     fn success_returns_data() {
         let body = br#"{"data":{"id":5,"email":"a@b.co"}}"#;
-        let got = classify(StatusCode::CREATED, &HeaderMap::new(), body);
+        let got = classify(StatusCode::CREATED, &HeaderMap::new(), body, PATH);
         assert_eq!(
             got.ok().map(Value::Object),
             Some(json!({"id":5,"email":"a@b.co"}))
@@ -480,7 +595,7 @@ mod tests {
             (200, r#"{"contact":{}}"#, "no `data`"),
         ] {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let e = classify(status, &HeaderMap::new(), body.as_bytes()).err();
+            let e = classify(status, &HeaderMap::new(), body.as_bytes(), PATH).err();
             let e = e.unwrap_or_else(|| panic!("{body} should fail"));
             assert_eq!(e.kind, ErrorKind::BadResponse, "{body}");
             assert_eq!(e.created, Created::Unknown, "{body}");
@@ -494,7 +609,8 @@ mod tests {
             (400, ErrorKind::Rejected, Created::No),
             (401, ErrorKind::Unauthorized, Created::No),
             (403, ErrorKind::Forbidden, Created::No),
-            (404, ErrorKind::AdvertiserNotFound, Created::No),
+            // The envelope is about the key, not the advertiser.
+            (404, ErrorKind::BadResponse, Created::No),
             (405, ErrorKind::Rejected, Created::No),
             (409, ErrorKind::Rejected, Created::No),
             (422, ErrorKind::Rejected, Created::No),
@@ -561,8 +677,6 @@ mod tests {
             "{}",
             e.message
         );
-        let e = err(404, &[], "");
-        assert_eq!(e.kind, ErrorKind::AdvertiserNotFound);
     }
 
     #[test]
@@ -652,6 +766,7 @@ mod tests {
             StatusCode::OK,
             &headers(&[("content-type", "text/html; charset=utf-8")]),
             b"<!doctype html><html><head><title>Sign in</title></head><body><form></form></body></html>",
+            PATH,
         );
         let e = got.err().unwrap_or_else(|| panic!("should fail"));
         assert_eq!(
@@ -664,5 +779,316 @@ mod tests {
             e.message
         );
         assert!(!e.message.contains('<'), "{}", e.message);
+    }
+
+    #[test]
+    fn a_404_is_advertiser_not_found_only_when_hienergy_names_the_advertiser() {
+        for body in [
+            r#"{"error":{"code":"not_found","message":"Advertiser not found","request_id":"r"}}"#,
+            r#"{"error":{"code":"advertiser_not_found","message":"Not found"}}"#,
+            r#"{"error":{"code":"not_found","message":"Not found","details":{"advertiser_id":["does not exist"]}}}"#,
+            r#"{"error":"Advertiser not found"}"#,
+            r#"{"error":"ADVERTISER 42 NOT FOUND"}"#,
+        ] {
+            let e = err(404, &[("content-type", "application/json")], body);
+            assert_eq!(
+                (e.kind, e.created),
+                (ErrorKind::AdvertiserNotFound, Created::No),
+                "{body}"
+            );
+            assert!(!e.message.contains("HIENERGY_BASE_URL"), "{}", e.message);
+        }
+        let wrong = "/api/v1/api/v1/contacts/add";
+        for (content_type, body) in [
+            ("application/json", r#"{"status":404,"error":"Not Found"}"#),
+            (
+                "application/json",
+                r#"{"error":"No route matches [POST] \"/api/v1/api/v1/contacts/add\""}"#,
+            ),
+            (
+                "application/json",
+                r#"{"error":{"code":"not_found","message":"Not found"}}"#,
+            ),
+            ("application/json", r#"{"message":"Advertiser not found"}"#),
+            ("application/json", r#""Advertiser not found""#),
+            ("application/json", "{}"),
+            ("application/json", "null"),
+            ("text/plain", ""),
+            ("text/plain", "Not Found"),
+            ("text/plain", "advertiser not found"),
+            ("text/html", "<html><title>Not Found</title></html>"),
+        ] {
+            let status = StatusCode::NOT_FOUND;
+            let got = classify(
+                status,
+                &headers(&[("content-type", content_type)]),
+                body.as_bytes(),
+                wrong,
+            );
+            let e = got.err().unwrap_or_else(|| panic!("{body} should fail"));
+            assert_eq!(
+                (e.kind, e.created, e.status),
+                (ErrorKind::BadResponse, Created::No, Some(404)),
+                "{body}"
+            );
+            assert!(e.message.contains("HIENERGY_BASE_URL"), "{}", e.message);
+            assert!(e.message.contains(wrong), "{}", e.message);
+            assert!(e.message.contains("nothing was created"), "{}", e.message);
+            assert!(!e.message.contains('<'), "{}", e.message);
+        }
+        // What the router said is passed on: it shows the doubled path.
+        let e = err(404, &[], r#"{"error":"No route matches [POST] \"/x/y\""}"#);
+        assert!(
+            e.message.contains(r#"No route matches [POST] \"/x/y\""#),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_404_page_is_known_by_either_of_its_signals() {
+        // Recognised by its content type alone: the markup is stripped.
+        let e = err(
+            404,
+            &[("content-type", "text/html")],
+            "<h1>Gone</h1><p>away</p>",
+        );
+        assert!(
+            e.message.contains("a web page (\"Gone away\")"),
+            "{}",
+            e.message
+        );
+        // By its leading doctype alone, whatever the content type says.
+        for start in ["<!DOCTYPE html>", "  <html>"] {
+            let page = format!("{start}<body><h1>Gone</h1></body>");
+            let e = err(404, &[("content-type", "text/plain")], &page);
+            assert!(e.message.contains("a web page (\"Gone\")"), "{}", e.message);
+            let e = err(500, &[], &page);
+            assert!(e.message.ends_with("(500): Gone."), "{}", e.message);
+        }
+        // Neither: plain text, kept as it is.
+        let e = err(404, &[("content-type", "text/plain")], "a <b> c");
+        assert!(
+            e.message
+                .contains("an answer that does not name the advertiser (\"a <b> c\")"),
+            "{}",
+            e.message
+        );
+        let got = classify(
+            StatusCode::OK,
+            &headers(&[("content-type", "text/html")]),
+            b"<p>Hi</p>",
+            PATH,
+        );
+        let e = got.err().unwrap_or_else(|| panic!("should fail"));
+        assert!(e.message.contains("HTML page (\"Hi\")"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_page_of_sixty_thousand_scripts_is_stripped_to_nothing() {
+        // Was quadratic and gave up after about 1,200 tags, passing the rest
+        // on raw; now one pass over a bounded prefix.
+        let page = "<script></script>".repeat(61_000);
+        let e = err(500, &[("content-type", "text/html")], &page);
+        assert_eq!(e.message, "HiEnergy failed with a server error (500).");
+        let page = format!("{}<p>Down</p>", "<b>".repeat(200_000));
+        let e = err(500, &[("content-type", "text/html")], &page);
+        assert_eq!(e.message, "HiEnergy failed with a server error (500).");
+        // Words past many tags, within the scanned prefix, are kept.
+        let page = format!("{}<p>Down for maintenance</p>", "<i></i>".repeat(2_000));
+        let e = err(503, &[("content-type", "text/html")], &page);
+        assert!(
+            e.message.ends_with(": Down for maintenance."),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn html_text_skips_comments_scripts_styles_and_unclosed_elements() {
+        for (page, text) in [
+            ("<p>a</p><!-- <b>b</b> --><p>c</p>", "a c"),
+            (
+                "<p>a</p><SCRIPT type=x>if (1<2) {}</Script ><p>c</p>",
+                "a c",
+            ),
+            ("<style>p > b {}</style>a", "a"),
+            ("a<!-- never closed <p>b</p>", "a"),
+            ("a<script>never closed", "a"),
+            ("a<b", "a"),
+            ("<title> </title><p>body</p>", "body"),
+            ("<titles>no</titles>yes", "no yes"),
+            ("<title lang=en>T &amp; C</title>x", "T & C"),
+            (
+                "x&lt;y&gt; &quot;q&quot; &#39;s&#39;&nbsp;z",
+                "x<y> \"q\" 's' z",
+            ),
+        ] {
+            assert_eq!(html_to_text(page), text, "{page}");
+        }
+        // A title past the scanned prefix is not looked for.
+        let page = format!("<p>{}</p><title>late</title>", "w ".repeat(MAX_TEXT_SCAN));
+        assert!(!html_to_text(&page).contains("late"));
+        assert_eq!(html_to_text(&page).len(), 4 * MAX_UPSTREAM_TEXT + 1);
+    }
+
+    #[test]
+    fn prefixes_are_cut_at_a_character_boundary() {
+        assert_eq!(char_prefix("héllo", 2), "h");
+        assert_eq!(char_prefix("héllo", 3), "hé");
+        assert_eq!(char_prefix("é", 1), "");
+        assert_eq!(char_prefix("abc", 10), "abc");
+        let body = "é".repeat(MAX_TEXT_SCAN);
+        assert_eq!(
+            text_prefix(body.as_bytes()).chars().count(),
+            MAX_TEXT_SCAN / 2
+        );
+    }
+
+    #[test]
+    fn hienergy_s_explanation_is_carried_for_every_body_shape() {
+        let e = err(
+            400,
+            &[],
+            r#"{"message":"Email looks wrong","errors":["email is invalid"]}"#,
+        );
+        assert!(e.message.ends_with(": Email looks wrong."), "{}", e.message);
+        assert_eq!(
+            e.fields,
+            vec![FieldProblem::new("contact", "email is invalid")]
+        );
+        let e = err(
+            400,
+            &[],
+            r#"{"message":"Bad","details":{"phone":"is invalid"}}"#,
+        );
+        assert_eq!(e.fields, vec![FieldProblem::new("phone", "is invalid")]);
+
+        let e = err(422, &[], r#""Email is invalid""#);
+        assert!(e.message.ends_with(": Email is invalid."), "{}", e.message);
+
+        let e = err(
+            422,
+            &[],
+            r#"{"error":"Validation failed","details":{"email":["is invalid"]}}"#,
+        );
+        assert!(e.message.ends_with(": Validation failed."), "{}", e.message);
+        assert_eq!(e.fields, vec![FieldProblem::new("email", "is invalid")]);
+        let e = err(
+            422,
+            &[],
+            r#"{"error":"Validation failed","errors":{"email":"is taken"}}"#,
+        );
+        assert_eq!(e.fields, vec![FieldProblem::new("email", "is taken")]);
+
+        let e = err(
+            422,
+            &[],
+            r#"{"error":{"message":"Invalid","details":"  email   is invalid "}}"#,
+        );
+        assert_eq!(
+            e.fields,
+            vec![FieldProblem::new("contact", "email is invalid")]
+        );
+        let e = err(
+            422,
+            &[],
+            r#"{"error":{"message":"Invalid","details":"  "}}"#,
+        );
+        assert!(e.fields.is_empty());
+
+        let e = err(
+            409,
+            &[("x-request-id", "hdr")],
+            r#"{"error":{"code":409,"message":"Conflict","request_id":12345}}"#,
+        );
+        assert_eq!(e.code.as_deref(), Some("409"));
+        assert_eq!(e.request_id.as_deref(), Some("12345"));
+        let e = err(
+            409,
+            &[],
+            r#"{"error":{"code":true,"message":false,"request_id":false}}"#,
+        );
+        assert_eq!(e.code.as_deref(), Some("true"));
+        assert_eq!(e.request_id.as_deref(), Some("false"));
+        assert!(e.message.ends_with(": false."), "{}", e.message);
+        // Nothing usable: the lead alone, and the header's request id.
+        let e = err(
+            409,
+            &[("x-request-id", "hdr")],
+            r#"{"error":{"code":null,"message":[],"request_id":{}}}"#,
+        );
+        assert_eq!((e.code, e.request_id.as_deref()), (None, Some("hdr")));
+        assert_eq!(e.message, "HiEnergy rejected the contact (409).");
+        let e = err(409, &[], r#"{"error":{"message":"   "}}"#);
+        assert_eq!(e.message, "HiEnergy rejected the contact (409).");
+    }
+
+    #[test]
+    fn upstream_text_is_cleaned_and_bounded() {
+        let e = err(500, &[], "  line one\r\n\tline\u{7}two  ");
+        assert!(e.message.ends_with(": line one linetwo."), "{}", e.message);
+        let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "m".repeat(10_000));
+        let e = err(500, &[], &long);
+        assert!(
+            e.message.chars().count() < MAX_UPSTREAM_TEXT + 60,
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("m…."), "{}", e.message);
+        let e = err(500, &[], &"z ".repeat(1 << 19));
+        assert!(
+            e.message.chars().count() < MAX_UPSTREAM_TEXT + 60,
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn retry_after_that_is_not_a_wait_counts_as_absent_never_as_now() {
+        for (name, value) in [
+            ("x-ratelimit-reset", "-5"),
+            ("x-ratelimit-reset", "-1700000000"),
+            ("x-ratelimit-reset", "NaN"),
+            ("x-ratelimit-reset", "inf"),
+            ("x-ratelimit-reset", "-inf"),
+            ("x-ratelimit-reset", "soon"),
+            ("retry-after", "-5"),
+            ("retry-after", "+5"),
+            ("retry-after", "1.5"),
+            ("retry-after", ""),
+            ("retry-after", "soon"),
+        ] {
+            let e = err(429, &[(name, value)], "");
+            assert_eq!(e.retry_after_seconds, None, "{name}: {value}");
+            assert!(!e.hint().contains("retry after 0"), "{name}: {value}");
+        }
+        // Too large for a u64 still means "not soon".
+        let e = err(429, &[("retry-after", "99999999999999999999999")], "");
+        assert_eq!(e.retry_after_seconds, Some(u64::MAX));
+        let e = err(429, &[("retry-after", "17000000000000000000")], "");
+        assert_eq!(e.retry_after_seconds, Some(17_000_000_000_000_000_000));
+        let e = err(429, &[("x-ratelimit-reset", "1e300")], "");
+        assert_eq!(e.retry_after_seconds, Some(u64::MAX));
+        // A bad Retry-After leaves X-RateLimit-Reset to say it.
+        let e = err(
+            429,
+            &[("retry-after", "-5"), ("x-ratelimit-reset", "9")],
+            "",
+        );
+        assert_eq!(e.retry_after_seconds, Some(9));
+        // Now, or a moment that has passed, is a wait of zero.
+        let e = err(429, &[("retry-after", "0")], "");
+        assert_eq!(e.retry_after_seconds, Some(0));
+        let e = err(429, &[("x-ratelimit-reset", "1000000001")], "");
+        assert_eq!(e.retry_after_seconds, Some(0));
+        let e = err(429, &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], "");
+        assert_eq!(e.retry_after_seconds, Some(0));
+        let e = err(429, &[("x-ratelimit-reset", "0")], "");
+        assert_eq!(e.retry_after_seconds, Some(0));
+        let e = err(429, &[("x-ratelimit-reset", "2.1")], "");
+        assert_eq!(e.retry_after_seconds, Some(3));
+        let e = err(429, &[("x-ratelimit-reset", "1000000000")], "");
+        assert_eq!(e.retry_after_seconds, Some(1_000_000_000));
     }
 }

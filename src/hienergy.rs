@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
 use crate::budget::RateBudget;
-use crate::config::Config;
+use crate::config::{Config, is_loopback};
 use crate::contact::Contact;
 use crate::outcome::{Created, ErrorKind, ToolError, truncate};
 
@@ -98,7 +98,13 @@ impl HiEnergy {
 
     fn client(&self) -> Result<&reqwest::Client, ToolError> {
         self.client
-            .get_or_init(|| build_client(self.timeout, self.connect_timeout))
+            .get_or_init(|| {
+                build_client(
+                    self.timeout,
+                    self.connect_timeout,
+                    is_loopback(&self.endpoint),
+                )
+            })
             .as_ref()
             .map_err(|reason| {
                 ToolError::new(
@@ -144,10 +150,10 @@ impl HiEnergy {
                 log_outcome(&result, started);
                 return result;
             }
-            let pause = after.unwrap_or_else(|| backoff(resends));
+            let pause = self.pause(after, resends);
             tracing::info!(
                 kind = error.kind.as_str(),
-                pause_ms = pause.as_millis() as u64,
+                pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
                 "HiEnergy certainly did not receive the request; sending it again"
             );
             tokio::time::sleep(pause).await;
@@ -175,37 +181,59 @@ impl HiEnergy {
             Ok(body) => body,
             Err(error) => return Attempt::Done(Err(error.with_status(status.as_u16()))),
         };
-        let result = classify(status, &headers, &body);
-        match result {
-            Err(error)
-                if error.kind == ErrorKind::RateLimited
-                    && error
-                        .retry_after_seconds
-                        .is_none_or(|s| Duration::from_secs(s) <= self.max_retry_wait) =>
-            {
-                let after = error
-                    .retry_after_seconds
-                    .map(|s| jitter(Duration::from_secs(s)));
-                Attempt::Resend { after, error }
-            }
+        match classify(status, &headers, &body, self.endpoint.path()) {
+            Err(error) if error.kind == ErrorKind::RateLimited => self.after_rate_limit(error),
             result => Attempt::Done(result),
         }
     }
+
+    /// A 429 is waited out here only when HiEnergy asks for no longer than
+    /// `--max-retry-wait` and `--timeout` both allow; a longer wait goes to
+    /// the agent in `retry_after_seconds`. Without a wait named, the
+    /// backoff applies.
+    fn after_rate_limit(&self, error: ToolError) -> Attempt {
+        let limit = self.max_retry_wait.min(self.timeout);
+        match error.retry_after_seconds.map(Duration::from_secs) {
+            Some(wait) if wait > limit => Attempt::Done(Err(error)),
+            wait => Attempt::Resend {
+                after: wait.map(jitter),
+                error,
+            },
+        }
+    }
+
+    /// The pause before re-send number `resends + 1`: what HiEnergy asked
+    /// for, else the backoff, and never longer than `--timeout`, however
+    /// large the settings or the header.
+    fn pause(&self, after: Option<Duration>, resends: u32) -> Duration {
+        after.unwrap_or_else(|| backoff(resends)).min(self.timeout)
+    }
 }
 
-fn build_client(timeout: Duration, connect_timeout: Duration) -> Result<reqwest::Client, String> {
+fn build_client(
+    timeout: Duration,
+    connect_timeout: Duration,
+    loopback: bool,
+) -> Result<reqwest::Client, String> {
     // Another part of the process may have installed a provider already;
     // either way one is installed afterwards.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         // A redirect would replay the POST, and could carry the key to
         // another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(connect_timeout)
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| error_chain(&e))
+        .user_agent(USER_AGENT);
+    if loopback {
+        // http:// is allowed only for loopback, and a proxy from
+        // HTTP_PROXY or ALL_PROXY would get that plain-text request, key and
+        // all; no proxy can reach this machine's loopback anyway. A remote
+        // https:// host keeps honouring the proxy settings (through a
+        // CONNECT tunnel the proxy never sees the key).
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| error_chain(&e))
 }
 
 pub fn request_body(contact: &Contact) -> Value {
@@ -227,19 +255,23 @@ fn log_outcome(result: &Result<Map<String, Value>, ToolError>, started: Instant)
     }
 }
 
-/// Keys shorter than this are not scrubbed: no real key is that short, and
-/// replacing a few common characters would mangle every message.
-const MIN_SCRUBBED_KEY: usize = 8;
-
 /// Removes the API key from everything HiEnergy's answer contributed. A
 /// server or proxy that quotes the key back (in an error message, a
 /// Location, a request id, or the "contact" itself) must not hand it to the
 /// agent, whose transcript is no place for a secret.
+///
+/// Every occurrence goes, whatever the key's length, inside words too: the
+/// rule is that the key's text never reaches the agent, and matching only
+/// whole words would let `key=abc123;`-style echoes with odd neighbours
+/// through. A key of a few characters therefore mangles ordinary text (a
+/// key `e` turns "HiEnergy" into "HiEn[redacted]rgy"); no real key is that
+/// short, and a readable message is worth less than the guarantee.
 fn scrub_key(
     result: Result<Map<String, Value>, ToolError>,
     key: &str,
 ) -> Result<Map<String, Value>, ToolError> {
-    if key.len() < MIN_SCRUBBED_KEY {
+    // An empty pattern matches between every two characters.
+    if key.is_empty() {
         return result;
     }
     let clean = |s: &mut String| {
@@ -372,16 +404,22 @@ fn too_large(created: Created) -> ToolError {
 }
 
 fn backoff(resends: u32) -> Duration {
-    let base = Duration::from_millis(200) * 2u32.saturating_pow(resends.min(5));
+    let base = Duration::from_millis(200).saturating_mul(2u32.saturating_pow(resends));
     jitter(base.min(Duration::from_secs(2)))
 }
 
 /// Spreads a pause over [d, 1.25·d] so that parallel callers do not all
-/// come back at the same instant.
+/// come back at the same instant; saturates at [`Duration::MAX`], since the
+/// pause can come from a header or a setting of any size.
 fn jitter(d: Duration) -> Duration {
-    let random = RandomState::new().hash_one(Instant::now());
+    jitter_by(d, RandomState::new().hash_one(Instant::now()))
+}
+
+/// `d` plus (`random` mod 1000)/4000 of it: less than a quarter more.
+fn jitter_by(d: Duration, random: u64) -> Duration {
+    // A fraction below one quarter cannot overflow `mul_f64`; the sum can.
     let fraction = (random % 1000) as f64 / 4000.0;
-    d + d.mul_f64(fraction)
+    d.saturating_add(d.mul_f64(fraction))
 }
 
 /// An error with its causes ("error sending request: connection refused"),
@@ -407,7 +445,7 @@ mod tests {
 
     fn err(status: u16, body: &str) -> ToolError {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
-        match classify(status, &HeaderMap::new(), body.as_bytes()) {
+        match classify(status, &HeaderMap::new(), body.as_bytes(), "/") {
             Ok(c) => panic!("expected an error, got {c:?}"),
             Err(e) => e,
         }
@@ -435,9 +473,31 @@ mod tests {
             Value::Object(contact),
             json!({"id": 1, REDACTED: [REDACTED, {"k": format!("x{REDACTED}x")}]})
         );
-        // A key too short to be real is left alone rather than mangling text.
+    }
+
+    #[test]
+    fn a_key_of_any_length_is_scrubbed() {
+        for key in ["k", "k2", "Zq7", "hk_live_"] {
+            let body = format!(r#"{{"error":{{"code":"{key}","message":"bad key {key}."}}}}"#);
+            let e = scrub_key(Err(err(401, &body)), key).err();
+            let e = e.unwrap_or_else(|| panic!("an error"));
+            // What HiEnergy contributed, and the message around it (the
+            // hint is the server's own wording, not the answer's).
+            let shown = format!("{} {:?} {:?}", e.message, e.code, e.fields);
+            assert!(!shown.contains(key), "{key}: {shown}");
+            assert_eq!(e.code.as_deref(), Some(REDACTED), "{key}");
+        }
         let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
-        assert_eq!(scrub_key(Err(e.clone()), "b").err(), Some(e));
+        let got = scrub_key(Err(e), "b").err().map(|e| e.message);
+        assert_eq!(got.as_deref(), Some("a[redacted]c"));
+        // An empty key (never configured, but possible here) changes nothing.
+        let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
+        assert_eq!(scrub_key(Err(e.clone()), "").err(), Some(e));
+        let Value::Object(contact) = json!({"id": 1, "note": "abc"}) else {
+            unreachable!()
+        };
+        let got = scrub_key(Ok(contact.clone()), "").ok();
+        assert_eq!(got, Some(contact));
     }
 
     #[test]
@@ -446,6 +506,245 @@ mod tests {
             backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(250)
         );
         assert!(backoff(1) >= Duration::from_millis(400));
-        assert!(backoff(30) <= Duration::from_millis(2500));
+        assert!(backoff(3) >= Duration::from_millis(1600));
+        for resends in [4, 30, 64, u32::MAX] {
+            let pause = backoff(resends);
+            assert!(
+                pause >= Duration::from_secs(2) && pause <= Duration::from_millis(2500),
+                "{resends}: {pause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn jitter_adds_up_to_a_quarter_and_saturates() {
+        let four = Duration::from_secs(4);
+        assert_eq!(jitter_by(four, 0), four);
+        assert_eq!(jitter_by(four, 500), Duration::from_millis(4500));
+        assert_eq!(jitter_by(four, 999), Duration::from_millis(4999));
+        assert_eq!(jitter_by(four, 1000), four);
+        assert_eq!(jitter_by(four, 1999), Duration::from_millis(4999));
+        assert_eq!(jitter_by(four, u64::MAX), Duration::from_millis(4615));
+        // A Retry-After of 17,000,000,000,000,000,000 seconds, as a header may
+        // say, used to panic here ("overflow when adding durations").
+        let huge = Duration::from_secs(17_000_000_000_000_000_000);
+        assert_eq!(jitter_by(huge, 999), Duration::MAX);
+        assert_eq!(jitter_by(Duration::MAX, 999), Duration::MAX);
+        assert_eq!(jitter_by(Duration::MAX, 0), Duration::MAX);
+        assert_eq!(jitter(Duration::MAX), Duration::MAX);
+        let once = jitter(four);
+        assert!(once >= four && once < Duration::from_secs(5), "{once:?}");
+    }
+
+    fn client_with(flags: &[&str]) -> HiEnergy {
+        use clap::Parser;
+        let mut argv = vec!["hienergy-mcp", "--base-url", "http://127.0.0.1:9"];
+        argv.extend_from_slice(flags);
+        let args = crate::config::Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_args(&args, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        HiEnergy::new(&config)
+    }
+
+    fn rate_limited(seconds: Option<u64>) -> ToolError {
+        let mut error = ToolError::new(ErrorKind::RateLimited, Created::No, "429");
+        error.retry_after_seconds = seconds;
+        error
+    }
+
+    /// The pause a 429 leads to, or None when it is reported instead.
+    fn pause_after(client: &HiEnergy, seconds: Option<u64>) -> Option<Duration> {
+        match client.after_rate_limit(rate_limited(seconds)) {
+            Attempt::Resend { after, error } => {
+                assert_eq!(error.retry_after_seconds, seconds);
+                Some(client.pause(after, 0))
+            }
+            Attempt::Done(result) => {
+                let error = result.err().unwrap_or_else(|| panic!("an error"));
+                assert_eq!(error.retry_after_seconds, seconds);
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_waited_out_only_within_max_retry_wait_and_timeout() {
+        let secs = Duration::from_secs;
+        // Defaults: --max-retry-wait 5, --timeout 30.
+        let client = client_with(&[]);
+        let five = pause_after(&client, Some(5)).unwrap_or_default();
+        assert!(
+            five >= secs(5) && five <= Duration::from_millis(6250),
+            "{five:?}"
+        );
+        assert_eq!(pause_after(&client, Some(6)), None);
+        assert_eq!(pause_after(&client, Some(0)), Some(Duration::ZERO));
+        let backoff = pause_after(&client, None).unwrap_or_default();
+        assert!(backoff >= Duration::from_millis(200) && backoff <= Duration::from_millis(250));
+
+        // The longest wait a setting allows, against the longest a header
+        // can say: capped by --timeout, never a panic.
+        let huge = "18000000000000000000";
+        let client = client_with(&["--max-retry-wait", huge]);
+        assert_eq!(pause_after(&client, Some(17_000_000_000_000_000_000)), None);
+        assert_eq!(pause_after(&client, Some(u64::MAX)), None);
+        assert_eq!(pause_after(&client, Some(31)), None);
+        let thirty = pause_after(&client, Some(30)).unwrap_or_default();
+        assert_eq!(thirty, secs(30), "jitter past --timeout is cut");
+
+        let client = client_with(&["--max-retry-wait", huge, "--timeout", huge]);
+        let long = pause_after(&client, Some(17_000_000_000_000_000_000));
+        assert_eq!(long, Some(secs(18_000_000_000_000_000_000)));
+        assert_eq!(pause_after(&client, Some(u64::MAX)), None);
+
+        // A short --timeout cuts the backoff too.
+        let client = client_with(&["--timeout", "0.1"]);
+        assert_eq!(client.pause(None, 3), Duration::from_millis(100));
+        assert_eq!(pause_after(&client, Some(1)), None);
+    }
+
+    #[derive(Debug)]
+    struct Layer(String, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn layers(texts: &[&str]) -> Layer {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |inner, text| {
+                Some(Layer(text.to_string(), inner.map(Box::new)))
+            })
+            .unwrap_or_else(|| Layer(String::new(), None))
+    }
+
+    #[test]
+    fn error_chain_names_each_cause_once_and_is_bounded() {
+        let e = layers(&[
+            "error sending request for url (http://127.0.0.1:9/api/v1/contacts/add)",
+            "client error (Connect)",
+            "tcp connect error",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(
+            error_chain(&e),
+            "error sending request for url (http://127.0.0.1:9/api/v1/contacts/add): client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
+        // A cause whose text an outer layer already carries adds nothing.
+        let e = layers(&[
+            "tcp connect error: Connection refused",
+            "Connection refused",
+        ]);
+        assert_eq!(error_chain(&e), "tcp connect error: Connection refused");
+        let e = layers(&["a"]);
+        assert_eq!(error_chain(&e), "a");
+        let long = "x".repeat(1000);
+        let e = layers(&[&long, "y"]);
+        assert_eq!(error_chain(&e), truncate(&long, MAX_UPSTREAM_TEXT));
+    }
+
+    /// A one-connection HTTP peer on loopback that answers with `reply`
+    /// and then either closes (FIN) or holds the connection open.
+    async fn answering(reply: Vec<u8>, hold: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(&reply).await;
+            let _ = stream.flush().await;
+            if hold {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    async fn read_from(reply: &str, hold: bool) -> Result<Vec<u8>, ToolError> {
+        read_reply(reply.as_bytes().to_vec(), hold).await
+    }
+
+    async fn read_reply(reply: Vec<u8>, hold: bool) -> Result<Vec<u8>, ToolError> {
+        let url = answering(reply, hold).await;
+        let client = build_client(Duration::from_millis(500), Duration::from_secs(2), true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = client.get(url).send().await;
+        let response = response.unwrap_or_else(|e| panic!("no head: {e}"));
+        read_capped(response).await
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_mid_read_is_network_and_a_stalled_one_timeout() {
+        let partial = "HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"data\":";
+        let e = read_from(partial, false).await.err();
+        let e = e.unwrap_or_else(|| panic!("a short body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Network, Created::Unknown));
+        assert!(
+            e.message.starts_with("The connection broke while reading"),
+            "{}",
+            e.message
+        );
+
+        let e = read_from(partial, true).await.err();
+        let e = e.unwrap_or_else(|| panic!("a stalled body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Timeout, Created::Unknown));
+
+        let refused = "HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\n{";
+        let e = read_from(refused, false).await.err();
+        let e = e.unwrap_or_else(|| panic!("a short body should fail"));
+        assert_eq!((e.kind, e.created), (ErrorKind::Network, Created::No));
+
+        let whole = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(read_from(whole, false).await.ok(), Some(b"{}".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_the_cap_and_not_a_byte_more() {
+        let head = |length: Option<usize>| {
+            let length = length
+                .map(|n| format!("Content-Length: {n}\r\n"))
+                .unwrap_or_default();
+            format!("HTTP/1.1 201 Created\r\n{length}Connection: close\r\n\r\n").into_bytes()
+        };
+        for (length, size, fits) in [
+            (Some(MAX_BODY_BYTES), MAX_BODY_BYTES, true),
+            (None, MAX_BODY_BYTES, true),
+            (None, MAX_BODY_BYTES + 1, false),
+            (Some(MAX_BODY_BYTES + 1), 0, false),
+        ] {
+            let mut reply = head(length);
+            reply.extend(std::iter::repeat_n(b' ', size));
+            let got = read_reply(reply, false).await;
+            match got {
+                Ok(body) => assert!(fits && body.len() == size, "{length:?} {size}"),
+                Err(e) => {
+                    assert!(!fits, "{length:?} {size}: {e:?}");
+                    assert_eq!(
+                        (e.kind, e.created),
+                        (ErrorKind::BadResponse, Created::Unknown)
+                    );
+                    assert!(
+                        e.message.contains("larger than 1048576 bytes"),
+                        "{}",
+                        e.message
+                    );
+                }
+            }
+        }
     }
 }

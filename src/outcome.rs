@@ -449,6 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn retryable_is_pinned_per_kind() {
+        // Retrying the same arguments can help only where the failure is
+        // not in the arguments, the key or the configuration.
+        let expected = |kind: ErrorKind| match kind {
+            ErrorKind::InvalidArguments => false,
+            ErrorKind::NotConfigured => false,
+            ErrorKind::Unauthorized => false,
+            ErrorKind::Forbidden => false,
+            ErrorKind::AdvertiserNotFound => false,
+            ErrorKind::Rejected => false,
+            ErrorKind::RateLimited => true,
+            ErrorKind::UpstreamError => true,
+            ErrorKind::Timeout => true,
+            ErrorKind::Network => true,
+            ErrorKind::BadResponse => false,
+            ErrorKind::Cancelled => true,
+        };
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.retryable(), expected(kind), "{kind:?}");
+            let json = ToolError::new(kind, Created::No, "m").to_json();
+            assert_eq!(json["error"]["retryable"], expected(kind), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn error_json_carries_every_member_the_agent_branches_on() {
         let mut error =
             ToolError::new(ErrorKind::RateLimited, Created::No, "slow down").with_status(429);
