@@ -76,11 +76,12 @@ pub fn make_portable(value: &mut Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn walk<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+    /// Every (key, value) pair anywhere in a schema; the tools' tests use it too.
+    pub(crate) fn walk<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
         match value {
             Value::Object(map) => {
                 for (k, v) in map {

@@ -116,20 +116,7 @@ pub async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every (key, value) pair anywhere in a schema.
-    fn walk<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    out.push((k.as_str(), v));
-                    walk(v, out);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
+    use crate::schema::tests::walk;
 
     #[test]
     fn every_tool_has_portable_schemas_and_points_to_the_others() {
