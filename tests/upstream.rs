@@ -81,7 +81,8 @@ async fn a_loopback_base_url_never_goes_through_a_proxy() {
         let mut proc = Proc::start(cmd).await;
         let result = proc.call(contact("direct")).await;
         assert_eq!(tool_contact(&result)["id"], 7, "{base}: {result}");
-        finish(proc).await;
+        let stderr = finish(proc).await;
+        assert!(stderr.contains("HiEnergy created the contact"), "{stderr}");
         // The proxy would have seen the plain-text request, key and all.
         assert_eq!(proxy.connections(), 0, "{base} went through the proxy");
     }
@@ -156,7 +157,14 @@ async fn a_retry_after_too_large_to_add_up_is_reported_not_a_crash() {
     );
     // More than --timeout (30 s) is never waited out here.
     assert_eq!(mock.received_requests().await.map_or(0, |r| r.len()), 1);
-    finish(proc).await;
+    let stderr = finish(proc).await;
+    // The outcome is logged once, with its kind, for whoever reads stderr.
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("add_contact failed"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    assert!(logged[0].contains("rate_limited"), "{stderr}");
 }
 
 #[tokio::test]
