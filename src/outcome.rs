@@ -268,6 +268,12 @@ impl ToolError {
             (ErrorKind::RateLimited, Some(seconds)) => format!(
                 "HiEnergy is rate limiting this key: retry after {seconds} seconds; nothing was created."
             ),
+            // A refusal that is not HiEnergy's (a 404 page, a router's
+            // "no route"): the kind's own hint would say the contact may
+            // exist, which a 4xx rules out.
+            (ErrorKind::BadResponse, _) if self.created == Created::No => {
+                "Nothing was created: the answer did not come from HiEnergy's contacts endpoint. Ask the user to check HIENERGY_BASE_URL: it should be the HiEnergy host alone, such as https://app.hienergy.ai; retrying unchanged will not help.".to_owned()
+            }
             _ => self.kind.hint().to_owned(),
         }
     }
@@ -562,6 +568,19 @@ mod tests {
             "{}",
             over.message
         );
+    }
+
+    #[test]
+    fn a_bad_response_that_created_nothing_says_so_and_names_the_base_url() {
+        let no = ToolError::new(ErrorKind::BadResponse, Created::No, "404 page");
+        assert!(
+            no.hint().starts_with("Nothing was created"),
+            "{}",
+            no.hint()
+        );
+        assert!(no.hint().contains("HIENERGY_BASE_URL"), "{}", no.hint());
+        let unknown = ToolError::new(ErrorKind::BadResponse, Created::Unknown, "not JSON");
+        assert_eq!(unknown.hint(), ErrorKind::BadResponse.hint());
     }
 
     #[test]

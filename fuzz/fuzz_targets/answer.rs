@@ -43,7 +43,7 @@ fuzz_target!(|answer: Answer| {
         }
     }
     let _ = retry_after(&headers);
-    match classify(status, &headers, &answer.body) {
+    match classify(status, &headers, &answer.body, "/api/v1/contacts/add") {
         Ok(_) => assert!(status.is_success()),
         Err(error) => {
             assert_eq!(
