@@ -574,6 +574,38 @@ mod tests {
     }
 
     #[test]
+    fn good_variables_are_used() {
+        let c = config(
+            &[],
+            &[
+                ("HIENERGY_TIMEOUT", "10"),
+                ("HIENERGY_CONNECT_TIMEOUT", "2s"),
+                ("HIENERGY_MAX_RETRY_WAIT", "0"),
+                ("HIENERGY_DEDUPE_WINDOW", "0"),
+                ("HIENERGY_MAX_RETRIES", "7"),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.connect_timeout, Duration::from_secs(2));
+        // Zero is allowed where it means "off", only there.
+        assert_eq!(c.max_retry_wait, Duration::ZERO);
+        assert_eq!(c.dedupe_window, Duration::ZERO);
+        assert_eq!(c.max_retries, 7);
+    }
+
+    #[test]
+    fn a_key_file_up_to_64_kib_is_read() {
+        // A key on its first line, then notes: as long as the bound allows.
+        let mut text = b"hk_live_long\n".to_vec();
+        text.resize(64 * 1024, b'#');
+        let p = temp_file("at-limit", &text);
+        let c = config(&["--api-key-file", &p], &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.api_key(), Some("hk_live_long"));
+    }
+
+    #[test]
     fn blank_variables_are_unset() {
         let blank: Vec<(&str, &str)> = [
             "HIENERGY_BASE_URL",
