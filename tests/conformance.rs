@@ -234,11 +234,8 @@ async fn every_result_matches_the_advertised_output_schema() {
     seen.insert(conforms(schema, &proc.call(with_email("hang")).await));
     seen.insert(conforms(schema, &proc.call(with_email("hang")).await));
     let id = proc.start_call(with_email("cancel")).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    proc.close_stdin();
-    let (response, _) = proc.recv_response(&id).await;
+    let response = proc.response_after_stdin_closes(&id).await;
     seen.insert(conforms(schema, &response["result"]));
-    proc.wait_exit(Duration::from_secs(5)).await;
 
     let expected: BTreeSet<String> = [
         "invalid_arguments",
@@ -382,11 +379,8 @@ async fn every_add_contacts_result_matches_its_advertised_output_schema() {
             json!({"arguments": list(&["h0", "h1", "h2", "h3", "h4", "h5"])}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    proc.close_stdin();
-    let (response, _) = proc.recv_response(&id).await;
+    let response = proc.response_after_stdin_closes(&id).await;
     seen.extend(list_conforms(schema, &response["result"]));
-    proc.wait_exit(Duration::from_secs(5)).await;
 
     let expected: BTreeSet<String> = [
         "created",

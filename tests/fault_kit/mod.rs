@@ -216,6 +216,16 @@ impl Proc {
         drop(self.stdin.take());
     }
 
+    /// Lets the call `id` get under way, closes stdin, and returns the
+    /// response the server still writes for it before it exits.
+    pub async fn response_after_stdin_closes(&mut self, id: &Value) -> Value {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.close_stdin();
+        let (response, _) = self.recv_response(id).await;
+        self.wait_exit(Duration::from_secs(5)).await;
+        response
+    }
+
     /// Closes the test's end of the server's stdout, as a client that stops
     /// listening does.
     pub fn close_stdout(&mut self) {
