@@ -6,6 +6,7 @@
 //! rather than left to create contacts whose results would be lost.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -66,9 +67,15 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
             shutdown.cancel();
         }
     });
+    let session = server.clone();
     let running = tokio::select! {
         running = server.serve((reader, writer)) => match running {
-            Ok(running) => running,
+            Ok(running) => {
+                // After the initialize answer is written (or, on 2026-07-28,
+                // with the first request queued), so start-up does not pay.
+                session.prepare();
+                running
+            }
             // The client went away before initialize: nothing to serve.
             Err(e) => {
                 tracing::info!("session ended before it began: {e}");
@@ -304,7 +311,14 @@ struct LineCheck<R> {
     out: Vec<u8>,
     out_pos: usize,
     eof: bool,
+    /// Where stdin is read into. Kept, and never zeroed: a fresh zeroed
+    /// array on every poll cost more instructions than the rest of the
+    /// read (about 8 K per poll, several polls per call).
+    chunk: Vec<MaybeUninit<u8>>,
 }
+
+/// How much of stdin one poll reads: a typical call's line, whole.
+const READ_CHUNK_BYTES: usize = 8192;
 
 impl<R> LineCheck<R> {
     fn new(inner: R) -> Self {
@@ -315,6 +329,7 @@ impl<R> LineCheck<R> {
             out: Vec::new(),
             out_pos: 0,
             eof: false,
+            chunk: vec![MaybeUninit::uninit(); READ_CHUNK_BYTES],
         }
     }
 
@@ -598,19 +613,20 @@ impl<R: AsyncRead + Unpin> AsyncRead for LineCheck<R> {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 8192];
-            let mut chunk_buf = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
+            // Taken out for the read so that `feed` can borrow the rest of
+            // self; put back before anything returns.
+            let mut chunk = std::mem::take(&mut this.chunk);
+            let mut chunk_buf = ReadBuf::uninit(&mut chunk[..]);
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf);
+            match polled {
+                Poll::Ready(Ok(())) if chunk_buf.filled().is_empty() => this.end_of_input(),
+                Poll::Ready(Ok(())) => this.feed(chunk_buf.filled()),
+                other => {
+                    this.chunk = chunk;
+                    return other;
+                }
             }
-            let data = chunk_buf.filled();
-            if data.is_empty() {
-                this.end_of_input();
-            } else {
-                this.feed(data);
-            }
+            this.chunk = chunk;
         }
     }
 }
