@@ -329,10 +329,23 @@ impl ToolError {
         if let Value::Object(map) = &mut structured {
             map.extend(extra);
         }
-        let mut result = CallToolResult::structured_error(structured);
-        result.content = vec![ContentBlock::text(self.sentence())];
-        result
+        tool_result(structured, self.sentence(), true)
     }
+}
+
+/// A tool result: `structured` for clients that read structuredContent,
+/// `text` for those that show only text. Built directly rather than with
+/// rmcp's `CallToolResult::structured`, which serialises the whole value
+/// into a text block that would only be replaced (a sixth of a dry run's
+/// instructions).
+pub fn tool_result(structured: Value, text: String, is_error: bool) -> CallToolResult {
+    let mut result = if is_error {
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    };
+    result.structured_content = Some(structured);
+    result
 }
 
 /// The schema of the `error` member every tool's error result carries:
@@ -394,14 +407,13 @@ pub fn error_schema() -> Value {
 
 /// The result of a successful call: the contact object, with flags that say
 /// whether it is a replay of an earlier call.
-pub fn success_result(contact: &Map<String, Value>, extra: Map<String, Value>) -> CallToolResult {
-    let mut structured = Map::new();
-    structured.insert("contact".into(), Value::Object(contact.clone()));
+pub fn success_result(contact: Map<String, Value>, extra: Map<String, Value>) -> CallToolResult {
     let replayed = extra.get("replayed").and_then(Value::as_bool) == Some(true);
+    let text = success_sentence(&contact, replayed);
+    let mut structured = Map::new();
+    structured.insert("contact".into(), Value::Object(contact));
     structured.extend(extra);
-    let mut result = CallToolResult::structured(Value::Object(structured));
-    result.content = vec![ContentBlock::text(success_sentence(contact, replayed))];
-    result
+    tool_result(Value::Object(structured), text, false)
 }
 
 fn success_sentence(contact: &Map<String, Value>, replayed: bool) -> String {
@@ -595,7 +607,7 @@ mod tests {
         let Value::Object(contact) = contact else {
             unreachable!()
         };
-        let result = success_result(&contact, Map::new());
+        let result = success_result(contact.clone(), Map::new());
         assert_eq!(result.is_error, Some(false));
         assert_eq!(result.structured_content, Some(json!({"contact": contact})));
         let text = result.content[0].as_text().map(|t| t.text.clone());

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -128,7 +128,7 @@ pub async fn call(
         } => {
             let mut extra = extra_for(previous_unknown);
             extra.insert("replayed".into(), json!(replayed));
-            success_result(&contact, extra)
+            success_result(contact, extra)
         }
         Sent::Failed {
             error,
@@ -151,7 +151,5 @@ fn dry_run_result(api: &HiEnergy, args: &AddContactArgs, has_key: bool) -> CallT
         "Dry run: nothing was sent. A real call would POST {} with body {body}; {key_note}.",
         api.endpoint()
     );
-    let mut result = CallToolResult::structured(json!({"dry_run": true, "request": request}));
-    result.content = vec![ContentBlock::text(text)];
-    result
+    outcome::tool_result(json!({"dry_run": true, "request": request}), text, false)
 }

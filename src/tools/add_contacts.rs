@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 
 use super::send::{self, Pacing, Sent};
@@ -707,13 +707,7 @@ fn result(backend: &Backend, outcomes: &[Outcome]) -> CallToolResult {
         .collect();
     let structured = json!({"summary": tally.to_json(), "results": results});
     let text = summary_text(outcomes, &tally, backend.guard.enabled());
-    let mut result = if tally.created + tally.replayed == 0 {
-        CallToolResult::structured_error(structured)
-    } else {
-        CallToolResult::structured(structured)
-    };
-    result.content = vec![ContentBlock::text(text)];
-    result
+    outcome::tool_result(structured, text, tally.created + tally.replayed == 0)
 }
 
 /// One paragraph for clients that show only text: the totals, which items
@@ -854,13 +848,7 @@ fn dry_run_result(backend: &Backend, batch: &Batch) -> CallToolResult {
     } else {
         " No API key is configured yet, so a real call would fail with not_configured."
     });
-    let mut result = if valid == 0 {
-        CallToolResult::structured_error(structured)
-    } else {
-        CallToolResult::structured(structured)
-    };
-    result.content = vec![ContentBlock::text(text)];
-    result
+    outcome::tool_result(structured, text, valid == 0)
 }
 
 #[cfg(test)]
