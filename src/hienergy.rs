@@ -7,7 +7,8 @@
 //! HiEnergy answered 429 (it says it did not process it).
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
@@ -34,12 +35,11 @@ const REDACTED: &str = "[redacted]";
 pub struct HiEnergy {
     endpoint: Url,
     timeout: Duration,
-    connect_timeout: Duration,
     max_retries: u32,
     max_retry_wait: Duration,
-    /// Built on the first real call, so that start-up does no TLS or
-    /// certificate loading and a dry run never pays for it.
-    client: OnceLock<Result<reqwest::Client, String>>,
+    /// Built once, off the path of any call where it can be: see
+    /// [`ClientCell`].
+    client: Arc<ClientCell>,
     /// This key's rate-limit budget, as HiEnergy's answers state it.
     budget: RateBudget,
 }
@@ -62,15 +62,28 @@ impl HiEnergy {
             .base_url
             .join(CONTACTS_ADD_PATH)
             .unwrap_or_else(|_| config.base_url.clone());
+        let settings = ClientSettings {
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            https: endpoint.scheme() == "https",
+            loopback: is_loopback(&endpoint),
+        };
         Self {
             endpoint,
             timeout: config.timeout,
-            connect_timeout: config.connect_timeout,
             max_retries: config.max_retries,
             max_retry_wait: config.max_retry_wait,
-            client: OnceLock::new(),
+            client: Arc::new(ClientCell::new(settings)),
             budget: RateBudget::default(),
         }
+    }
+
+    /// Starts building the HTTP client, trust roots and all, in the
+    /// background, so that the first real call does not wait for it. Called
+    /// once the session is up; a call that comes first waits for this same
+    /// build.
+    pub fn prepare(&self) {
+        self.client.start();
     }
 
     pub fn budget(&self) -> &RateBudget {
@@ -96,23 +109,14 @@ impl HiEnergy {
         })
     }
 
-    fn client(&self) -> Result<&reqwest::Client, ToolError> {
-        self.client
-            .get_or_init(|| {
-                build_client(
-                    self.timeout,
-                    self.connect_timeout,
-                    is_loopback(&self.endpoint),
-                )
-            })
-            .as_ref()
-            .map_err(|reason| {
-                ToolError::new(
-                    ErrorKind::Network,
-                    Created::No,
-                    format!("Could not set up the HTTPS client: {reason}."),
-                )
-            })
+    async fn client(&self) -> Result<&reqwest::Client, ToolError> {
+        self.client.get().await.as_ref().map_err(|reason| {
+            ToolError::new(
+                ErrorKind::Network,
+                Created::No,
+                format!("Could not set up the HTTPS client: {reason}."),
+            )
+        })
     }
 
     /// Sends the contact to HiEnergy, re-sending only where that cannot
@@ -122,7 +126,7 @@ impl HiEnergy {
         api_key: &str,
         contact: &Contact,
     ) -> Result<Map<String, Value>, ToolError> {
-        let client = self.client()?;
+        let client = self.client().await?;
         let mut key = HeaderValue::from_str(api_key).map_err(|_| {
             ToolError::new(
                 ErrorKind::NotConfigured,
@@ -210,11 +214,104 @@ impl HiEnergy {
     }
 }
 
-fn build_client(
+/// What the HTTP client is built from.
+#[derive(Clone, Copy, Debug)]
+struct ClientSettings {
     timeout: Duration,
     connect_timeout: Duration,
+    /// Whether the endpoint is https://, the only case that needs the
+    /// system's trust roots.
+    https: bool,
     loopback: bool,
-) -> Result<reqwest::Client, String> {
+}
+
+/// The HTTP client, built exactly once.
+///
+/// For https:// the build loads the system's trust roots, which costs
+/// about ten milliseconds of CPU (reading and decoding every PEM
+/// certificate the system has). That runs on a blocking thread, started
+/// by [`HiEnergy::prepare`] once the session is up or by the first call,
+/// whichever comes first; every call waits for that one build rather than
+/// starting another, and a call that gives up waiting (cancelled) leaves
+/// it running for the next. An http:// endpoint (loopback only) never
+/// loads roots and builds in place.
+struct ClientCell {
+    settings: ClientSettings,
+    client: OnceLock<Result<reqwest::Client, String>>,
+    started: AtomicBool,
+    built: tokio::sync::Notify,
+    /// How many builds were started: one, or none yet.
+    builds: AtomicUsize,
+}
+
+impl ClientCell {
+    fn new(settings: ClientSettings) -> Self {
+        Self {
+            settings,
+            client: OnceLock::new(),
+            started: AtomicBool::new(false),
+            built: tokio::sync::Notify::new(),
+            builds: AtomicUsize::new(0),
+        }
+    }
+
+    fn build(&self) -> Result<reqwest::Client, String> {
+        let started = Instant::now();
+        let client = build_client(self.settings);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            https = self.settings.https,
+            ok = client.is_ok(),
+            "HTTP client built"
+        );
+        client
+    }
+
+    /// Starts the build unless it has started already.
+    fn start(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.builds.fetch_add(1, Ordering::Relaxed);
+        if !self.settings.https {
+            self.client.get_or_init(|| self.build());
+            return;
+        }
+        let cell = Arc::clone(self);
+        // Off the runtime's one thread: ten milliseconds there would hold
+        // up every other request, tools/list included.
+        tokio::task::spawn_blocking(move || {
+            cell.client.get_or_init(|| cell.build());
+            cell.built.notify_waiters();
+        });
+    }
+
+    async fn get(self: &Arc<Self>) -> &Result<reqwest::Client, String> {
+        loop {
+            if let Some(client) = self.client.get() {
+                return client;
+            }
+            // Registered before looking again, so that a build that ends
+            // in between still wakes this call.
+            let built = self.built.notified();
+            tokio::pin!(built);
+            built.as_mut().enable();
+            if let Some(client) = self.client.get() {
+                return client;
+            }
+            self.start();
+            built.await;
+        }
+    }
+}
+
+fn build_client(settings: ClientSettings) -> Result<reqwest::Client, String> {
+    let ClientSettings {
+        timeout,
+        connect_timeout,
+        https,
+        loopback,
+    } = settings;
     // Another part of the process may have installed a provider already;
     // either way one is installed afterwards.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -225,6 +322,11 @@ fn build_client(
         .timeout(timeout)
         .connect_timeout(connect_timeout)
         .user_agent(USER_AGENT);
+    if !https {
+        // Plain http:// never does TLS (and redirects, the one way to reach
+        // an https:// URL from here, are off): no trust roots to load.
+        builder = builder.tls_certs_only([]);
+    }
     if loopback {
         // http:// is allowed only for loopback, and a proxy from
         // HTTP_PROXY or ALL_PROXY would get that plain-text request, key and
@@ -684,11 +786,68 @@ mod tests {
 
     async fn read_reply(reply: Vec<u8>, hold: bool) -> Result<Vec<u8>, ToolError> {
         let url = answering(reply, hold).await;
-        let client = build_client(Duration::from_millis(500), Duration::from_secs(2), true)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let client = build_client(ClientSettings {
+            timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(2),
+            https: false,
+            loopback: true,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let response = client.get(url).send().await;
         let response = response.unwrap_or_else(|e| panic!("no head: {e}"));
         read_capped(response).await
+    }
+
+    fn cell(https: bool) -> Arc<ClientCell> {
+        Arc::new(ClientCell::new(ClientSettings {
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            https,
+            loopback: true,
+        }))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_client_is_built_once_whoever_asks_first() {
+        for https in [true, false] {
+            // Calls that arrive before the background build, and the build
+            // started again: one build, every caller the same client.
+            let cell = cell(https);
+            let waiting: Vec<_> = (0..20)
+                .map(|_| {
+                    let cell = Arc::clone(&cell);
+                    tokio::spawn(async move { cell.get().await.is_ok() })
+                })
+                .collect();
+            cell.start();
+            cell.start();
+            let mut ok = Vec::new();
+            for call in waiting {
+                ok.push(call.await.unwrap_or_else(|e| panic!("{e}")));
+            }
+            assert_eq!(cell.builds.load(Ordering::Relaxed), 1, "https: {https}");
+            assert!(ok.iter().all(|o| *o == ok[0]), "https: {https}");
+            assert!(cell.get().await.is_ok() == ok[0]);
+            assert_eq!(cell.builds.load(Ordering::Relaxed), 1, "https: {https}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_gives_up_waiting_does_not_cost_a_second_build() {
+        let cell = cell(true);
+        // Dropped at its first wait: the build it started goes on.
+        let gave_up = tokio::time::timeout(Duration::ZERO, cell.get()).await;
+        assert!(gave_up.is_err() || cell.builds.load(Ordering::Relaxed) == 1);
+        let _ = cell.get().await;
+        assert_eq!(cell.builds.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_built_until_asked() {
+        let cell = cell(true);
+        tokio::task::yield_now().await;
+        assert_eq!(cell.builds.load(Ordering::Relaxed), 0);
+        assert!(cell.client.get().is_none());
     }
 
     #[tokio::test]

@@ -48,6 +48,17 @@ impl HiEnergyServer {
         }
     }
 
+    /// Gets ready for the first real call while the client is still busy
+    /// with the handshake and tools/list: builds the HTTP client (for
+    /// https://, loading the system's trust roots) in the background. Only
+    /// when a call could be sent at all: with a key and usable settings.
+    pub fn prepare(&self) {
+        let backend = &self.inner.backend;
+        if backend.config.api_key().is_some() && tools::unusable(&backend.config).is_none() {
+            backend.api.prepare();
+        }
+    }
+
     /// Every tool, as `tools/list` shows them.
     pub fn tools(&self) -> &[Tool] {
         &self.inner.tools

@@ -198,3 +198,32 @@ async fn a_bad_flag_still_stops_the_program() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("clear text"), "{stderr}");
 }
+
+/// The HTTP client for an https:// base URL (trust roots and all, about
+/// ten milliseconds) is built in the background once the session is up,
+/// before any call; without a key no call can be sent, so nothing is built.
+#[tokio::test]
+async fn the_https_client_is_built_before_the_first_call_when_a_key_is_set() {
+    const BUILT: &str = "HTTP client built";
+    // Nothing listens there, and nothing is sent: no call is made.
+    let base = "https://127.0.0.1:9";
+    let proc = Proc::start(command(base, Some(TEST_KEY), &[])).await;
+    let waited = std::time::Instant::now();
+    while !proc.stderr_text().contains(BUILT) && waited.elapsed() < common::ANSWER_TIMEOUT {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, stderr) = proc.finish().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains(BUILT), "not built without a call: {stderr}");
+    assert!(stderr.contains("https=true"), "{stderr}");
+
+    let mut proc = Proc::start(command(base, None, &[])).await;
+    let tools = proc.request("tools/list", json!({})).await;
+    assert!(tools["result"]["tools"].is_array(), "{tools}");
+    let mut args = contact("no-key");
+    args["dry_run"] = json!(true);
+    let _ = proc.call(args).await;
+    let (status, stderr) = proc.finish().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains(BUILT), "built without a key: {stderr}");
+}
