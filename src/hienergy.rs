@@ -19,7 +19,7 @@ use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
 use crate::budget::RateBudget;
 use crate::config::{Config, is_loopback};
 use crate::contact::Contact;
-use crate::outcome::{Created, ErrorKind, ToolError, truncate};
+use crate::outcome::{Created, ErrorKind, SpecialHint, ToolError, truncate};
 
 pub const CONTACTS_ADD_PATH: &str = "api/v1/contacts/add";
 /// Sent as Accept and Content-Type, and shown as such by a dry run: one
@@ -428,6 +428,17 @@ fn scrub_value(value: &mut Value, key: &str) {
 /// request never left; after that, HiEnergy may have it.
 fn transport_failure(e: &reqwest::Error) -> Attempt {
     let detail = error_chain(e);
+    if e.is_connect() && certificate_refused(e) {
+        // The handshake failed before any request was written, and it
+        // fails the same way every time: say so instead of re-sending.
+        let mut error = ToolError::new(
+            ErrorKind::Network,
+            Created::No,
+            format!("HiEnergy's TLS certificate was not accepted: {detail}."),
+        );
+        error.special_hint = Some(SpecialHint::UntrustedCertificate);
+        return Attempt::Done(Err(error));
+    }
     if e.is_connect() {
         let kind = if e.is_timeout() {
             ErrorKind::Timeout
@@ -455,6 +466,33 @@ fn transport_failure(e: &reqwest::Error) -> Attempt {
         )
     };
     Attempt::Done(Err(error))
+}
+
+/// Whether the TLS handshake failed because the server's certificate was
+/// refused (unknown issuer, expired, wrong name, ...). rustls's error sits
+/// inside an `io::Error`, whose `source()` skips it, hence the unwrapping.
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if matches!(
+            tls,
+            Some(
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::InvalidCertRevocationList(_)
+            )
+        ) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Reads the body, refusing to hold more than [`MAX_BODY_BYTES`].
@@ -755,6 +793,43 @@ mod tests {
         let long = "x".repeat(1000);
         let e = layers(&[&long, "y"]);
         assert_eq!(error_chain(&e), truncate(&long, MAX_UPSTREAM_TEXT));
+    }
+
+    /// An error whose cause is `inner`, as hyper and reqwest wrap theirs.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_inside_io_errors() {
+        use std::io::{Error as IoError, ErrorKind as Io};
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let in_io = |e: rustls::Error| Wrapped(Box::new(IoError::new(Io::InvalidData, e)));
+        assert!(certificate_refused(&in_io(unknown.clone())));
+        assert!(certificate_refused(&Wrapped(Box::new(unknown))));
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        assert!(certificate_refused(&Wrapped(Box::new(in_io(expired)))));
+        assert!(certificate_refused(&in_io(
+            rustls::Error::NoCertificatesPresented
+        )));
+        // Other handshake failures and plain connection errors are not
+        // about trust: they keep the usual network handling.
+        assert!(!certificate_refused(&in_io(
+            rustls::Error::NoApplicationProtocol
+        )));
+        let refused = IoError::new(Io::ConnectionRefused, "connection refused");
+        assert!(!certificate_refused(&Wrapped(Box::new(refused))));
     }
 
     /// A one-connection HTTP peer on loopback that answers with `reply`

@@ -188,6 +188,9 @@ pub enum SpecialHint {
     FixSettings,
     /// cancelled before this contact was ever sent (an item of a list).
     NotStarted,
+    /// network because HiEnergy's TLS certificate was not trusted: the
+    /// same call fails the same way until the user's trust store changes.
+    UntrustedCertificate,
 }
 
 impl SpecialHint {
@@ -198,6 +201,9 @@ impl SpecialHint {
             }
             SpecialHint::NotStarted => {
                 "This contact was never sent, so it was not created: send it again when the user still wants it."
+            }
+            SpecialHint::UntrustedCertificate => {
+                "Nothing was sent: the certificate HiEnergy's address presented is not trusted on this machine. Retrying will not help. If the user's network inspects HTTPS (a corporate proxy or firewall), ask them to set SSL_CERT_FILE (or SSL_CERT_DIR) in this server's \"env\" block to that CA's certificates, then restart the client; otherwise check HIENERGY_BASE_URL."
             }
         }
     }
@@ -259,6 +265,12 @@ impl ToolError {
         self
     }
 
+    /// Whether the same call, unchanged, can succeed later: the kind's
+    /// answer, except where this error knows it cannot.
+    pub fn retryable(&self) -> bool {
+        self.kind.retryable() && self.special_hint != Some(SpecialHint::UntrustedCertificate)
+    }
+
     /// The hint, made specific where the error knows more than its kind.
     pub fn hint(&self) -> String {
         if let Some(special) = self.special_hint {
@@ -283,7 +295,7 @@ impl ToolError {
         error.insert("kind".into(), json!(self.kind));
         error.insert("message".into(), json!(self.message));
         error.insert("hint".into(), json!(self.hint()));
-        error.insert("retryable".into(), json!(self.kind.retryable()));
+        error.insert("retryable".into(), json!(self.retryable()));
         error.insert("created".into(), json!(self.created));
         if let Some(status) = self.status {
             error.insert("status".into(), json!(status));
@@ -489,6 +501,15 @@ mod tests {
             let json = ToolError::new(kind, Created::No, "m").to_json();
             assert_eq!(json["error"]["retryable"], expected(kind), "{kind:?}");
         }
+        // A refused certificate is refused again until the trust store
+        // changes: network, but not retryable, and the hint says why.
+        let mut error = ToolError::new(ErrorKind::Network, Created::No, "m");
+        error.special_hint = Some(SpecialHint::UntrustedCertificate);
+        let json = error.to_json();
+        assert_eq!(json["error"]["retryable"], false);
+        let hint = json["error"]["hint"].as_str().unwrap_or_default();
+        assert!(hint.contains("SSL_CERT_FILE"), "{hint}");
+        assert!(hint.contains("Retrying will not help"), "{hint}");
     }
 
     #[test]
