@@ -429,29 +429,35 @@ pub fn success_result(contact: Map<String, Value>, extra: Map<String, Value>) ->
 }
 
 fn success_sentence(contact: &Map<String, Value>, replayed: bool) -> String {
-    let id = contact
-        .get("id")
-        .map(|id| match id {
-            Value::String(s) => format!(" {s}"),
-            other => format!(" {other}"),
-        })
-        .unwrap_or_default();
-    let email = contact
-        .get("email")
-        .and_then(Value::as_str)
-        .map(|e| format!(" <{e}>"))
-        .unwrap_or_default();
-    let advertiser = contact
-        .get("advertiser_id")
-        .map(|a| format!(" for advertiser {a}"))
-        .unwrap_or_default();
-    if replayed {
-        format!(
-            "Contact{id}{email}{advertiser} was already created by an identical earlier call; no new contact was made (replayed)."
-        )
+    use std::fmt::Write;
+    // One string written in place: this runs on every created contact.
+    let mut text = String::with_capacity(160);
+    text.push_str(if replayed {
+        "Contact"
     } else {
-        format!("Created HiEnergy contact{id}{email}{advertiser}.")
+        "Created HiEnergy contact"
+    });
+    match contact.get("id") {
+        Some(Value::String(id)) => {
+            let _ = write!(text, " {id}");
+        }
+        Some(id) => {
+            let _ = write!(text, " {id}");
+        }
+        None => {}
     }
+    if let Some(email) = contact.get("email").and_then(Value::as_str) {
+        let _ = write!(text, " <{email}>");
+    }
+    if let Some(advertiser) = contact.get("advertiser_id") {
+        let _ = write!(text, " for advertiser {advertiser}");
+    }
+    text.push_str(if replayed {
+        " was already created by an identical earlier call; no new contact was made (replayed)."
+    } else {
+        "."
+    });
+    text
 }
 
 /// Cuts text to `max_chars` characters, marking the cut: anything quoted
