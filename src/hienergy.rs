@@ -470,18 +470,24 @@ fn transport_failure(e: &reqwest::Error) -> Attempt {
 
 /// Whether the TLS handshake failed because the server's certificate was
 /// refused (unknown issuer, expired, wrong name, ...). rustls's error sits
-/// inside an `io::Error`, whose `source()` skips it, hence the unwrapping.
+/// inside an `io::Error`, itself wrapped in another by hyper-rustls, and
+/// `io::Error::source()` skips what it wraps: hence the unwrapping.
 fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(error) = cause {
-        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
-            error
+        let mut inner: &(dyn std::error::Error + 'static) = error;
+        // Bounded: each step goes one wrapper in.
+        for _ in 0..8 {
+            match inner
                 .downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
         if matches!(
-            tls,
+            inner.downcast_ref::<rustls::Error>(),
             Some(
                 rustls::Error::InvalidCertificate(_)
                     | rustls::Error::NoCertificatesPresented
@@ -811,6 +817,10 @@ mod tests {
         }
     }
 
+    fn unknown_again() -> rustls::Error {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+    }
+
     #[test]
     fn a_refused_certificate_is_found_inside_io_errors() {
         use std::io::{Error as IoError, ErrorKind as Io};
@@ -820,6 +830,9 @@ mod tests {
         assert!(certificate_refused(&Wrapped(Box::new(unknown))));
         let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
         assert!(certificate_refused(&Wrapped(Box::new(in_io(expired)))));
+        // hyper-rustls wraps tokio-rustls's io::Error in another one.
+        let twice = IoError::other(IoError::new(Io::InvalidData, unknown_again()));
+        assert!(certificate_refused(&Wrapped(Box::new(twice))));
         assert!(certificate_refused(&in_io(
             rustls::Error::NoCertificatesPresented
         )));
