@@ -141,7 +141,7 @@ pub async fn call(
 
 fn dry_run_result(api: &HiEnergy, args: &AddContactArgs, has_key: bool) -> CallToolResult {
     let request = api.preview(&args.contact, has_key);
-    let body = request["body"].to_string();
+    let body = crate::hienergy::request_body_text(&args.contact);
     let key_note = if has_key {
         "the API key is configured (redacted here)"
     } else {
