@@ -1567,6 +1567,10 @@ mod callgrind {
         println!("time taken: {:.1} s", elapsed.as_secs_f64());
     }
 
+    /// Long enough for the background client build under valgrind (about
+    /// 20 M instructions at valgrind's pace).
+    const SETTLE_UNDER_VALGRIND: Duration = Duration::from_secs(2);
+
     /// A session under callgrind: initialize, `calls` calls one after
     /// another, stdin closed, exit. Its instructions, all threads, and how
     /// many output files they were summed from.
@@ -1595,6 +1599,11 @@ mod callgrind {
         let before = up.requests();
         let mut session = Session::start(server_command(&wrapper, bin, up));
         session.initialize();
+        // The server builds its HTTP client (trust roots and all) in the
+        // background once initialized; wait it out in every session, as a
+        // client's model would, so that it cancels out of every difference
+        // and "first real call" is the call's own cost.
+        std::thread::sleep(SETTLE_UNDER_VALGRIND);
         for i in 0..calls {
             // Same width for every call, so every call costs the same.
             let email = format!("cg-{tag}{i:06}@example.com");
