@@ -485,6 +485,36 @@ mod tests {
     }
 
     #[test]
+    fn a_special_hint_replaces_the_kind_s_own() {
+        // Each says what its case needs and the kind's hint does not.
+        for (special, kind, words) in [
+            (
+                SpecialHint::FixSettings,
+                ErrorKind::NotConfigured,
+                "fix the settings named in `message`",
+            ),
+            (
+                SpecialHint::NotStarted,
+                ErrorKind::Cancelled,
+                "never sent, so it was not created",
+            ),
+            (
+                SpecialHint::UntrustedCertificate,
+                ErrorKind::Network,
+                "SSL_CERT_FILE",
+            ),
+        ] {
+            let mut error = ToolError::new(kind, Created::No, "m");
+            error.special_hint = Some(special);
+            let hint = error.hint();
+            assert!(hint.contains(words), "{special:?}: {hint}");
+            assert_ne!(hint, kind.hint(), "{special:?}");
+            assert_eq!(error.to_json()["error"]["hint"], json!(hint));
+            assert!(error.sentence().ends_with(&hint), "{special:?}");
+        }
+    }
+
+    #[test]
     fn retryable_is_pinned_per_kind() {
         // Retrying the same arguments can help only where the failure is
         // not in the arguments, the key or the configuration.
