@@ -1157,16 +1157,7 @@ async fn serve_connection(
         if latency > 0 {
             tokio::time::sleep(Duration::from_micros(latency)).await;
         }
-        let contact = &request["contact"];
-        let body = json!({"data": {
-            "id": id,
-            "advertiser_id": contact["advertiser_id"],
-            "email": contact["email"],
-            "name": contact["name"],
-            "status": "active",
-            "created_at": "2025-01-01T00:00:00Z"
-        }})
-        .to_string();
+        let body = tls_fake::created(id, &request).to_string();
         let response = format!(
             "HTTP/1.1 201 Created\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()

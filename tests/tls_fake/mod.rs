@@ -271,16 +271,21 @@ async fn answer(
         tokio::time::sleep(Duration::from_micros(latency)).await;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Ok(json_response(StatusCode::CREATED, &created(id, &request)))
+}
+
+/// HiEnergy's 201 body for the contact in `request`, with the given id:
+/// what both of the benchmark's fakes answer.
+pub fn created(id: u64, request: &Value) -> Value {
     let contact = &request["contact"];
-    let created = json!({"data": {
+    json!({"data": {
         "id": id,
         "advertiser_id": contact["advertiser_id"],
         "email": contact["email"],
         "name": contact["name"],
         "status": "active",
         "created_at": "2025-01-01T00:00:00Z"
-    }});
-    Ok(json_response(StatusCode::CREATED, &created))
+    }})
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
