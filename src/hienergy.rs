@@ -275,6 +275,10 @@ impl ClientCell {
         self.builds.fetch_add(1, Ordering::Relaxed);
         if !self.settings.https {
             self.client.get_or_init(|| self.build());
+            // A call on another thread may be waiting already (on a
+            // multi-threaded runtime it can see the build started but not
+            // finished): wake it, as the blocking build does.
+            self.built.notify_waiters();
             return;
         }
         let cell = Arc::clone(self);
