@@ -846,21 +846,20 @@ mod tests {
         }
     }
 
-    fn unknown_again() -> rustls::Error {
+    fn unknown_issuer() -> rustls::Error {
         rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
     }
 
     #[test]
     fn a_refused_certificate_is_found_inside_io_errors() {
         use std::io::{Error as IoError, ErrorKind as Io};
-        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let in_io = |e: rustls::Error| Wrapped(Box::new(IoError::new(Io::InvalidData, e)));
-        assert!(certificate_refused(&in_io(unknown.clone())));
-        assert!(certificate_refused(&Wrapped(Box::new(unknown))));
+        assert!(certificate_refused(&in_io(unknown_issuer())));
+        assert!(certificate_refused(&Wrapped(Box::new(unknown_issuer()))));
         let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
         assert!(certificate_refused(&Wrapped(Box::new(in_io(expired)))));
         // hyper-rustls wraps tokio-rustls's io::Error in another one.
-        let twice = IoError::other(IoError::new(Io::InvalidData, unknown_again()));
+        let twice = IoError::other(IoError::new(Io::InvalidData, unknown_issuer()));
         assert!(certificate_refused(&Wrapped(Box::new(twice))));
         assert!(certificate_refused(&in_io(
             rustls::Error::NoCertificatesPresented
