@@ -21,3 +21,4 @@ pub mod server;
 pub mod setup;
 pub mod stdio;
 pub mod tools;
+pub mod transport;

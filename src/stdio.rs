@@ -5,6 +5,7 @@
 //! ends at once: no more calls are read, and calls in flight are cancelled
 //! rather than left to create contacts whose results would be lost.
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::server::{HiEnergyServer, INVALID_PARAMS_METHOD, LINE_TOO_LONG_METHOD};
+use crate::transport::{CallLane, Decoded, Message, decode_call};
 
 /// The longest request line read, in bytes. A real call is a few kilobytes
 /// (eleven fields of at most 1,000 characters each). A longer line is not
@@ -45,11 +47,15 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     let (reader, writer) = stdio_pipes();
     let eof = CancellationToken::new();
     let stdout_gone = CancellationToken::new();
+    let decoded = Decoded::default();
     let reader = UntilStdoutGone::new(
-        LineCheck::new(EofSignal {
-            inner: reader,
-            eof: eof.clone(),
-        }),
+        LineCheck::new(
+            EofSignal {
+                inner: reader,
+                eof: eof.clone(),
+            },
+            Some(decoded.clone()),
+        ),
         stdout_gone.clone(),
     );
     let writer = WriteErrors {
@@ -69,7 +75,7 @@ pub async fn serve(config: Config) -> Result<(), rmcp::RmcpError> {
     });
     let session = server.clone();
     let running = tokio::select! {
-        running = server.serve((reader, writer)) => match running {
+        running = server.serve(CallLane::new(reader, writer, decoded)) => match running {
             Ok(running) => {
                 // After the initialize answer is written (or, on 2026-07-28,
                 // with the first request queued), so start-up does not pay.
@@ -307,9 +313,13 @@ struct LineCheck<R> {
     line: Vec<u8>,
     /// Set while the rest of an over-long line is skipped.
     skipping: Option<IdScan>,
-    /// Bytes ready for the reader, from `out_pos` on.
-    out: Vec<u8>,
+    /// What is ready for the reader, in order; the bytes at the front
+    /// from `out_pos` on.
+    out: VecDeque<Out>,
     out_pos: usize,
+    /// Where a decoded `tools/call` is handed over; None reads every line
+    /// as bytes.
+    lane: Option<Decoded>,
     eof: bool,
     /// Where stdin is read into. Kept, and never zeroed: a fresh zeroed
     /// array on every poll cost more instructions than the rest of the
@@ -317,17 +327,26 @@ struct LineCheck<R> {
     chunk: Vec<MaybeUninit<u8>>,
 }
 
+/// One thing ready for rmcp's reader.
+enum Out {
+    /// A line (or what is left of it), with its newline.
+    Bytes(Vec<u8>),
+    /// A `tools/call` already decoded (see [`crate::transport`]).
+    Call(Box<Message>),
+}
+
 /// How much of stdin one poll reads: a typical call's line, whole.
 const READ_CHUNK_BYTES: usize = 8192;
 
 impl<R> LineCheck<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, lane: Option<Decoded>) -> Self {
         Self {
             inner,
             line: Vec::new(),
             skipping: None,
-            out: Vec::new(),
+            out: VecDeque::new(),
             out_pos: 0,
+            lane,
             eof: false,
             chunk: vec![MaybeUninit::uninit(); READ_CHUNK_BYTES],
         }
@@ -366,13 +385,22 @@ impl<R> LineCheck<R> {
         }
     }
 
-    /// Hands on the collected line, repaired if need be.
+    /// Hands on the collected line: a call decoded, or the bytes, repaired
+    /// if need be.
     fn end_line(&mut self) {
-        match repair(&self.line) {
-            Some(fixed) => self.out.extend_from_slice(&fixed),
-            // The usual case: no copy.
-            None if self.out.is_empty() => std::mem::swap(&mut self.out, &mut self.line),
-            None => self.out.extend_from_slice(&self.line),
+        let call = match self.lane {
+            Some(_) => decode_call(&self.line),
+            None => None,
+        };
+        match call {
+            // The usual case: the line buffer is kept for the next line.
+            Some(call) => self.out.push_back(Out::Call(Box::new(call))),
+            None => match repair(&self.line) {
+                Some(fixed) => self.out.push_back(Out::Bytes(fixed)),
+                None => self
+                    .out
+                    .push_back(Out::Bytes(std::mem::take(&mut self.line))),
+            },
         }
         self.line.clear();
         if self.line.capacity() > KEPT_BUFFER_BYTES {
@@ -401,8 +429,9 @@ impl<R> LineCheck<R> {
             // whose id cannot be read.
             None => json!({"jsonrpc": "2.0", "error": "request line too long"}),
         };
-        self.out.extend_from_slice(line.to_string().as_bytes());
-        self.out.push(b'\n');
+        let mut bytes = line.to_string().into_bytes();
+        bytes.push(b'\n');
+        self.out.push_back(Out::Bytes(bytes));
     }
 
     /// stdin has ended: a last line without its newline is still a line.
@@ -422,12 +451,18 @@ impl<R> LineCheck<R> {
 /// would read.
 #[doc(hidden)]
 pub fn frame_for_fuzzing(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut check = LineCheck::new(());
+    let mut check = LineCheck::new((), None);
     for piece in pieces {
         check.feed(piece);
     }
     check.end_of_input();
-    check.out
+    let mut out = Vec::new();
+    for piece in check.out {
+        if let Out::Bytes(bytes) = piece {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    out
 }
 
 /// Finds the id of a JSON-RPC message read in pieces, keeping nothing of it
@@ -597,18 +632,36 @@ impl<R: AsyncRead + Unpin> AsyncRead for LineCheck<R> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.out_pos < this.out.len() {
-                let n = buf.remaining().min(this.out.len() - this.out_pos);
-                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
-                this.out_pos += n;
-                if this.out_pos == this.out.len() {
-                    this.out.clear();
-                    this.out_pos = 0;
-                    if this.out.capacity() > KEPT_BUFFER_BYTES {
-                        this.out = Vec::new();
+            match this.out.pop_front() {
+                Some(Out::Bytes(bytes)) => {
+                    let n = buf.remaining().min(bytes.len() - this.out_pos);
+                    buf.put_slice(&bytes[this.out_pos..this.out_pos + n]);
+                    this.out_pos += n;
+                    if this.out_pos < bytes.len() {
+                        this.out.push_front(Out::Bytes(bytes));
+                    } else {
+                        this.out_pos = 0;
                     }
+                    return Poll::Ready(Ok(()));
                 }
-                return Poll::Ready(Ok(()));
+                // Every line before this call has been read and dealt with
+                // (rmcp reads again only after that), so the call is next:
+                // it is handed over and this read reports nothing. CallLane
+                // takes it the moment this returns, so no wake-up is due.
+                Some(Out::Call(call)) => {
+                    let offered = match &this.lane {
+                        Some(lane) => lane.offer(call),
+                        None => Err(call),
+                    };
+                    if let Err(call) = offered {
+                        // The last call not taken yet (CallLane always
+                        // takes it first, so this is defensive): try again.
+                        this.out.push_front(Out::Call(call));
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+                None => {}
             }
             if this.eof {
                 return Poll::Ready(Ok(()));
@@ -667,7 +720,7 @@ mod tests {
     /// Feeds `input` in pieces of `step` bytes and reads everything back.
     async fn through(input: &[u8], step: usize) -> Vec<u8> {
         let mut source = pieces(input, step);
-        let mut check = LineCheck::new(&mut source);
+        let mut check = LineCheck::new(&mut source, None);
         let mut out = Vec::new();
         match check.read_to_end(&mut out).await {
             Ok(_) => out,
@@ -703,6 +756,97 @@ mod tests {
             }
             Poll::Ready(Ok(()))
         }
+    }
+
+    /// Lines a client might send at once, read through the reader and the
+    /// transport as the server reads them: calls decoded on the reader's
+    /// side come out among rmcp's own messages in the order sent, and rmcp
+    /// still answers what it refuses.
+    #[tokio::test]
+    async fn decoded_calls_keep_their_place_among_other_messages() {
+        use rmcp::transport::Transport;
+        use tokio::io::AsyncReadExt;
+
+        let call = |id: u32| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"add_contact","arguments":{{"advertiser_id":1}}}}}}"#
+            )
+        };
+        let sent = [
+            call(1),
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#.to_owned(),
+            call(3),
+            call(4),
+            "not json".to_owned(),
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}"#
+                .to_owned(),
+            // Refused by rmcp's shape check: answered, not read.
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x"},"result":{}}"#
+                .to_owned(),
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/list","params":{}}"#.to_owned(),
+            // The last line, without its newline.
+            call(7),
+        ];
+        let input = sent.join("\n");
+        for step in [1, 13, 100_000] {
+            let decoded = Decoded::default();
+            let check = LineCheck::new(pieces(input.as_bytes(), step), Some(decoded.clone()));
+            let (answers, mut answers_read) = tokio::io::duplex(1 << 16);
+            let mut lane = CallLane::new(check, answers, decoded);
+            let mut got = Vec::new();
+            let read_all = async {
+                while let Some(message) = lane.receive().await {
+                    let message = serde_json::to_value(&message).unwrap_or(Value::Null);
+                    got.push(format!("{} {}", message["method"], message["id"]));
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(10), read_all)
+                .await
+                .is_err()
+            {
+                panic!("reading stalled after {got:?}, {step} bytes at a time");
+            }
+            assert_eq!(
+                got,
+                [
+                    r#""tools/call" 1"#,
+                    r#""ping" 2"#,
+                    r#""tools/call" 3"#,
+                    r#""tools/call" 4"#,
+                    r#""notifications/cancelled" null"#,
+                    r#""tools/list" 6"#,
+                    r#""tools/call" 7"#,
+                ],
+                "read {step} bytes at a time"
+            );
+            drop(lane);
+            let mut written = String::new();
+            if let Err(e) = answers_read.read_to_string(&mut written).await {
+                panic!("{e}");
+            }
+            assert!(
+                written.contains("Invalid request") && written.lines().count() == 1,
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_call_is_decoded_by_the_reader_and_anything_else_is_passed_on() {
+        let mut check = LineCheck::new((), Some(Decoded::default()));
+        check.feed(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}\n");
+        check.feed(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n");
+        assert!(matches!(
+            check.out.iter().collect::<Vec<_>>()[..],
+            [Out::Call(_), Out::Bytes(_)]
+        ));
+        // Without a lane (the fuzz target's framing) every line is bytes.
+        let mut check = LineCheck::new((), None);
+        check.feed(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}\n");
+        assert!(matches!(
+            check.out.iter().collect::<Vec<_>>()[..],
+            [Out::Bytes(_)]
+        ));
     }
 
     fn lines(out: &[u8]) -> Vec<Value> {
@@ -853,7 +997,7 @@ mod tests {
         let mut input = line_of(20 << 20, r#""big""#, true);
         input.push(b'\n');
         let mut source = pieces(&input, 65536);
-        let mut check = LineCheck::new(&mut source);
+        let mut check = LineCheck::new(&mut source, None);
         let mut out = Vec::new();
         let mut chunk = [0u8; 8192];
         let mut largest = 0;
