@@ -28,7 +28,7 @@ use crate::outcome::{Created, ErrorKind, ToolError};
 pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// Bytes the remembered calls may hold together: keys, outcomes and
-/// [`ENTRY_OVERHEAD_BYTES`] each. 1,024 ordinary calls take about a tenth
+/// `ENTRY_OVERHEAD_BYTES` each. 1,024 ordinary calls take about a tenth
 /// of it; it only bites when HiEnergy answers with very large contacts.
 pub const DEFAULT_BUDGET_BYTES: usize = 4 << 20;
 

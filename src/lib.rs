@@ -3,8 +3,9 @@
 //! Data walks one way: [`config`] → [`server`] → [`tools`] (one file per
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
-//! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs the server; [`schema`] makes the tool's
-//! schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
+//! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs
+//! the server on [`transport`] (rmcp's line transport, with `tools/call`
+//! decoded directly); [`schema`] makes the tool's schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
 //! off each answer, which `add_contacts` paces itself by. [`setup`] is the
 //! `setup` subcommand: it writes this server into an MCP client's config
 //! file and never runs while serving.

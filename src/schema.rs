@@ -3,7 +3,7 @@
 //! schemars' output is valid JSON Schema, but real clients reject parts of
 //! it: `$schema` (Gemini CLI), `$defs`/`$ref` (LM Studio), type arrays such
 //! as `["string","null"]` (Gemini, Cursor), `format: uint64` (Ajv strict).
-//! [`portable`] rewrites a schema into the plain subset they all take.
+//! [`make_portable`] rewrites a schema into the plain subset they all take.
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;

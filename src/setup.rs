@@ -3,7 +3,7 @@
 //! do not see the shell's PATH and a hand-typed path is the usual mistake.
 //!
 //! [`clients`] knows where each client keeps its config and what entry it
-//! wants; [`write`] changes the file (one entry, backup, atomic rename).
+//! wants; [`write`](mod@write) changes the file (one entry, backup, atomic rename).
 //! This never runs while serving, so it may print to stdout.
 
 pub mod clients;
