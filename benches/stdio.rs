@@ -27,8 +27,8 @@
 //! are compared). Counts do not repeat exactly: measured on the binary of
 //! 2026-11-27 they moved by up to about 1% run to run, because stdin and
 //! stdout go through tokio's blocking-pool threads, so how often stdin is
-//! polled (each poll zeroes an 8 KiB buffer) and which paths glibc's malloc
-//! takes depend on timing. Compare across builds by more than that.
+//! polled and which paths glibc's malloc takes depend on timing. Compare
+//! across builds by more than that.
 //!
 //! The binary measured is the one `cargo build --release` makes, built here
 //! if need be: the copy cargo builds for a bench has the dev-dependencies'
@@ -721,6 +721,8 @@ struct H1Fake {
     latency_us: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// Stops the fake when dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Upstream for H1Fake {
@@ -1087,36 +1089,22 @@ async fn direct_burst(client: &reqwest::Client, url: &str, n: usize, tag: &str) 
 
 impl H1Fake {
     fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let latency_us = Arc::new(AtomicU64::new(0));
         let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let (latency, count, accepted) =
             (latency_us.clone(), requests.clone(), connections.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, latency.clone(), count.clone()));
-                }
-            });
+        let (addr, stop) = tls_fake::serve_on_thread("h1-fake", move |stream| {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.set_nodelay(true);
+            serve_connection(stream, latency.clone(), count.clone())
         });
         Self {
             addr,
             latency_us,
             requests,
             connections,
+            _stop: stop,
         }
     }
 }

@@ -127,34 +127,12 @@ impl TlsFake {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_file = ca.write(dir.path(), "fake-hienergy-ca.pem");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let state = Arc::new(State::default());
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
-        std::thread::Builder::new()
-            .name("tls-fake".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => return,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                shared.connections.fetch_add(1, Ordering::SeqCst);
-                                tokio::spawn(serve(stream, acceptor.clone(), shared.clone()));
-                            }
-                        }
-                    }
-                });
-            })
-            .expect("spawn the fake's thread");
+        let (addr, stop) = serve_on_thread("tls-fake", move |stream| {
+            shared.connections.fetch_add(1, Ordering::SeqCst);
+            serve(stream, acceptor.clone(), shared.clone())
+        });
         Self {
             addr,
             ca,
@@ -215,6 +193,46 @@ impl TlsFake {
     pub fn h2_requests(&self) -> u64 {
         self.state.h2_requests.load(Ordering::SeqCst)
     }
+}
+
+/// Listens on 127.0.0.1 (a free port) on a thread of its own, with a
+/// current-thread runtime, and runs `connection` for each connection
+/// accepted, as a task of its own, until the returned sender is dropped.
+/// Shared by this fake and the bench's plain HTTP/1.1 one.
+pub fn serve_on_thread<F, C>(
+    name: &str,
+    connection: F,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    F: Fn(tokio::net::TcpStream) -> C + Send + 'static,
+    C: Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("fake runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            tokio::spawn(connection(stream));
+                        }
+                    }
+                }
+            });
+        })
+        .expect("spawn the fake's thread");
+    (addr, stop)
 }
 
 async fn serve(stream: tokio::net::TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
