@@ -122,6 +122,62 @@ async fn initialize_list_and_call_over_raw_lines() {
     finish(proc).await;
 }
 
+/// A client that writes many lines at once (a script, or a client that
+/// batches its writes): calls, which the server decodes itself, and other
+/// messages, which rmcp reads, in one write. Each request is answered by its
+/// id, with its own arguments.
+#[tokio::test]
+async fn many_lines_in_one_write_are_each_answered() {
+    let mut proc = server("http://127.0.0.1:9").await;
+    let dry = |id: &str, email: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "add_contact", "_meta": {"progressToken": id},
+                          "arguments": {"advertiser_id": 3, "email": email, "dry_run": true}}})
+    };
+    let lines = [
+        dry("a", "one@example.com"),
+        json!({"jsonrpc": "2.0", "id": "b", "method": "ping"}),
+        dry("c", "two@example.com"),
+        // Cancels a call never sent: ignored.
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": "never-sent"}}),
+        json!({"jsonrpc": "2.0", "id": "d", "method": "tools/list"}),
+        dry("e", "three@example.com"),
+    ];
+    let mut bytes = Vec::new();
+    for line in &lines {
+        bytes.extend_from_slice(line.to_string().as_bytes());
+        bytes.push(b'\n');
+    }
+    proc.send_bytes(&bytes).await;
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 5 {
+        // Fails here, with what did come, if an answer is missing.
+        let message = proc.recv().await;
+        if let Some(id) = message["id"].as_str() {
+            answers.insert(id.to_owned(), message);
+        }
+    }
+    for (id, email) in [
+        ("a", "one@example.com"),
+        ("c", "two@example.com"),
+        ("e", "three@example.com"),
+    ] {
+        let result = result_of(&answers[id]);
+        let body = &result["structuredContent"]["request"]["body"]["contact"];
+        assert_eq!(body["email"], email, "{id}: {result}");
+        assert_eq!(body["advertiser_id"], 3, "{id}: {result}");
+    }
+    assert!(answers["b"]["result"].is_object(), "{}", answers["b"]);
+    assert_eq!(
+        answers["d"]["result"]["tools"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        answers["d"]
+    );
+    finish(proc).await;
+}
+
 #[tokio::test]
 async fn unknown_methods_are_method_not_found_and_unknown_notifications_ignored() {
     let mut proc = server("http://127.0.0.1:9").await;
@@ -197,6 +253,17 @@ async fn malformed_lines_never_end_the_session() {
         (
             b"{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{}}\n",
             vec![],
+        ),
+        // Calls of a shape the server's own decode leaves to rmcp, which
+        // refuses them: a stray member rmcp's shape check rejects, the wrong
+        // version. Never run as calls.
+        (
+            b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"add_contact\",\"arguments\":{\"advertiser_id\":1,\"email\":\"a@b.co\",\"dry_run\":true}},\"result\":{}}\n",
+            invalid_request(),
+        ),
+        (
+            b"{\"jsonrpc\":\"1.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"add_contact\",\"arguments\":{\"advertiser_id\":1,\"email\":\"a@b.co\",\"dry_run\":true}}}\n",
+            invalid_request(),
         ),
     ];
     for (line, expected) in lines {
