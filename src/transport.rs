@@ -16,6 +16,7 @@
 //! when every line before it has been read and dealt with by rmcp, so
 //! messages keep their order.
 
+use std::borrow::Cow;
 use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,8 +24,8 @@ use std::task::Poll;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestMethod, CallToolRequestParams, ClientRequest, JsonRpcMessage,
-    JsonRpcRequest, JsonRpcVersion2_0, RequestId,
+    CallToolRequest, CallToolRequestMethod, CallToolRequestParams, ClientRequest, JsonObject,
+    JsonRpcMessage, JsonRpcRequest, JsonRpcVersion2_0, RequestId, RequestMetaObject,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -37,8 +38,7 @@ pub type Message = RxJsonRpcMessage<RoleServer>;
 
 /// A `tools/call` request of the shape clients send: these four members and
 /// no other, so anything unusual (a stray `result`, an extension member)
-/// goes to rmcp, which decides. Unknown members inside `params` are ignored
-/// here as rmcp ignores them.
+/// goes to rmcp, which decides.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Call {
@@ -47,19 +47,44 @@ struct Call {
     id: RequestId,
     #[allow(dead_code, reason = "\"tools/call\" is all that is checked")]
     method: CallToolRequestMethod,
-    params: CallToolRequestParams,
+    params: Params,
+}
+
+/// The params of such a call, again with no member but these. rmcp ignores
+/// members it does not know, but skipping a value is not held to serde_json's
+/// nesting limit while reading it is: a deep value in an unknown member
+/// passed here and was refused by rmcp (found by the `call_decode` fuzz
+/// target). `inputResponses` (a retry after an `input_required` result) is
+/// rare enough to leave to rmcp too.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(rename = "_meta", default)]
+    meta: Option<RequestMetaObject>,
+    name: Cow<'static, str>,
+    #[serde(default)]
+    arguments: Option<JsonObject>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<String>,
 }
 
 /// The `tools/call` request on this line, decoded as rmcp decodes it; None
 /// for any other line, which rmcp must read itself.
 pub fn decode_call(line: &[u8]) -> Option<Message> {
     let call: Call = serde_json::from_slice(line).ok()?;
-    let mut params = call.params;
+    let Params {
+        meta,
+        name,
+        arguments,
+        request_state,
+    } = call.params;
+    let mut params = CallToolRequestParams::new(name);
+    params.arguments = arguments;
+    params.request_state = request_state;
+    let mut request = CallToolRequest::new(params);
     // rmcp moves `params._meta` into the request's extensions, where the
     // service reads the progress token and, on 2026-07-28, the protocol
     // version; the params keep none.
-    let meta = params.meta.take();
-    let mut request = CallToolRequest::new(params);
     if let Some(meta) = meta {
         request.extensions.insert(meta);
     }
@@ -157,7 +182,7 @@ where
 /// form, the params' own `_meta`, or the extensions the service reads.
 #[doc(hidden)]
 pub fn agrees_with_rmcp(line: &[u8]) -> Result<bool, String> {
-    use rmcp::model::{ClientJsonRpcMessage, GetExtensions, RequestMetaObject};
+    use rmcp::model::{ClientJsonRpcMessage, GetExtensions};
 
     let Some(fast) = decode_call(line) else {
         return Ok(false);
@@ -229,8 +254,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"_meta":{"progressToken":"p-1"},"name":"add_contacts","arguments":{"contacts":[]}}}"#,
             r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":4,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}"#,
             r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"x","_meta":null}}"#,
-            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","requestState":"s","inputResponses":{}}}"#,
-            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"x","somethingNew":{"a":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","requestState":"s"}}"#,
             r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":1,"a":2}}}"#,
             "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}\r\n",
         ] {
@@ -251,6 +275,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"error":null}"#,
             // An extra member: rmcp's business.
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"x":1}"#,
+            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"x","somethingNew":{"a":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","requestState":"s","inputResponses":{}}}"#,
             r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
             r#"{"id":1,"method":"tools/call","params":{"name":"x"}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
@@ -265,6 +291,32 @@ mod tests {
             "",
             "not json",
         ] {
+            assert_eq!(agrees_with_rmcp(line.as_bytes()), Ok(false), "{line}");
+        }
+    }
+
+    /// The `call_decode` fuzz target's first find: a value nested past
+    /// serde_json's limit in a member rmcp ignores was skipped here
+    /// (skipping is not held to the limit) while rmcp, reading it, refused
+    /// the line. Nested that deep anywhere, the line is rmcp's.
+    #[test]
+    fn a_value_nested_past_the_limit_is_left_to_rmcp() {
+        let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+        for line in [
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","extra":{deep}}}}}"#
+            ),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"a":{deep}}}}}}}"#
+            ),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","_meta":{{"a":{deep}}}}}}}"#
+            ),
+        ] {
+            assert!(
+                serde_json::from_str::<rmcp::model::ClientJsonRpcMessage>(&line).is_err(),
+                "rmcp takes it: {line}"
+            );
             assert_eq!(agrees_with_rmcp(line.as_bytes()), Ok(false), "{line}");
         }
     }
