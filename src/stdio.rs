@@ -396,10 +396,11 @@ impl<R> LineCheck<R> {
             // The usual case: the line buffer is kept for the next line.
             Some(call) => self.out.push_back(Out::Call(Box::new(call))),
             None => match repair(&self.line) {
-                Some(fixed) => self.out.push_back(Out::Bytes(fixed)),
-                None => self
-                    .out
-                    .push_back(Out::Bytes(std::mem::take(&mut self.line))),
+                Some(fixed) => self.push_bytes(fixed),
+                None => {
+                    let line = std::mem::take(&mut self.line);
+                    self.push_bytes(line);
+                }
             },
         }
         self.line.clear();
@@ -431,7 +432,17 @@ impl<R> LineCheck<R> {
         };
         let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
-        self.out.push_back(Out::Bytes(bytes));
+        self.push_bytes(bytes);
+    }
+
+    /// Queues lines for rmcp, after any still queued: one buffer for a run
+    /// of them, so that a chunk of short lines (8 KiB of bare newlines is
+    /// 8,192 lines) costs one allocation, not one per line.
+    fn push_bytes(&mut self, bytes: Vec<u8>) {
+        match self.out.back_mut() {
+            Some(Out::Bytes(queued)) => queued.extend_from_slice(&bytes),
+            _ => self.out.push_back(Out::Bytes(bytes)),
+        }
     }
 
     /// stdin has ended: a last line without its newline is still a line.
@@ -840,6 +851,21 @@ mod tests {
             check.out.iter().collect::<Vec<_>>()[..],
             [Out::Call(_), Out::Bytes(_)]
         ));
+        // Lines for rmcp that follow one another share one buffer.
+        check.feed(&[b'\n'; 8192]);
+        check.feed(b"not json\n");
+        let queued: Vec<String> = check
+            .out
+            .iter()
+            .map(|out| match out {
+                Out::Call(_) => "call".to_owned(),
+                Out::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            })
+            .collect();
+        assert_eq!(
+            queued,
+            ["call".to_owned(), format!("{} bytes", 41 + 8192 + 9)]
+        );
         // Without a lane (the fuzz target's framing) every line is bytes.
         let mut check = LineCheck::new((), None);
         check.feed(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}\n");
