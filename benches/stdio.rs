@@ -256,23 +256,11 @@ fn main() {
     );
     table.info(
         "through the server, p50 / p99",
-        steady.each(|s| {
-            format!(
-                "{} / {}",
-                ms(percentile(&s.through_server, 50.0)),
-                ms(percentile(&s.through_server, 99.0))
-            )
-        }),
+        steady.each(|s| p50_p99(&s.through_server)),
     );
     table.info(
         "direct POST, reused reqwest client configured alike, p50 / p99",
-        steady.each(|s| {
-            format!(
-                "{} / {}",
-                ms(percentile(&s.straight, 50.0)),
-                ms(percentile(&s.straight, 99.0))
-            )
-        }),
+        steady.each(|s| p50_p99(&s.straight)),
     );
     table.row(
         "server overhead per call, p50",
@@ -1170,6 +1158,14 @@ fn content_length(head: &[u8]) -> usize {
 // --- figures ---------------------------------------------------------------
 
 /// Nearest-rank percentile.
+fn p50_p99(samples: &[Duration]) -> String {
+    format!(
+        "{} / {}",
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 99.0))
+    )
+}
+
 fn percentile(samples: &[Duration], p: f64) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
