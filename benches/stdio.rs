@@ -374,6 +374,10 @@ fn main() {
         "≤ 12 MiB h1, ≤ 8 MiB TLS h2",
     );
     table.info(
+        "… of which: anon + file, at the largest anon sampled (2 ms) in flight",
+        steady.each(|s| format!("{} + {}", mib(s.burst_anon), mib(s.burst_file))),
+    );
+    table.info(
         "peak RSS after the sequential run",
         steady.each(|s| mib(s.seq_hwm)),
     );
@@ -490,6 +494,10 @@ struct Steady {
     seq_hwm: u64,
     bursts: Vec<Burst>,
     hwm: u64,
+    /// The largest anonymous RSS sampled during the bursts, and the
+    /// file-backed RSS at that sample, in KiB.
+    burst_anon: u64,
+    burst_file: u64,
     end_anon: u64,
     end_file: u64,
     threads: u64,
@@ -561,11 +569,13 @@ fn steady(
     // opens what connections it needs; the second finds them pooled.
     up.set_latency(options.burst_latency);
     let mut bursts = Vec::new();
+    let mut burst_peak = (0, 0);
     for tag in ["first", "second"] {
         let before = up.requests();
         let connections = up.connections();
         let started = Instant::now();
-        session.burst(&mut id, options.burst, tag);
+        let peak = session.burst(&mut id, options.burst, tag);
+        burst_peak = burst_peak.max(peak);
         let server_wall = started.elapsed();
         let opened = up.connections() - connections;
         let started = Instant::now();
@@ -587,6 +597,8 @@ fn steady(
         seq_hwm,
         bursts,
         hwm: proc_status_kib(pid, "VmHWM:"),
+        burst_anon: burst_peak.0,
+        burst_file: burst_peak.1,
         end_anon: proc_status_kib(pid, "RssAnon:"),
         end_file: proc_status_kib(pid, "RssFile:"),
         threads: proc_status_kib(pid, "Threads:"),
@@ -983,7 +995,10 @@ impl Session {
 
     /// Writes `n` calls in one go (from another thread, so that neither
     /// side can block on a full pipe) and reads until every answer is in.
-    fn burst(&mut self, id: &mut u64, n: usize, tag: &str) {
+    /// Returns the server's largest anonymous RSS seen meanwhile (sampled
+    /// every 2 ms) and its file-backed RSS at that moment, in KiB: what
+    /// VmHWM's single figure is made of.
+    fn burst(&mut self, id: &mut u64, n: usize, tag: &str) -> (u64, u64) {
         let mut lines = String::new();
         for i in 0..n {
             lines.push_str(&call_line(
@@ -994,10 +1009,23 @@ impl Session {
             *id += 1;
         }
         let stdin = self.stdin.as_mut().expect("stdin open");
+        let pid = self.child.id();
+        let answered = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 stdin.write_all(lines.as_bytes()).expect("write stdin");
                 stdin.flush().expect("flush stdin");
+            });
+            let peak = scope.spawn(|| {
+                let mut peak = (0, 0);
+                while !answered.load(Ordering::SeqCst) {
+                    let anon = proc_status_kib(pid, "RssAnon:");
+                    if anon > peak.0 {
+                        peak = (anon, proc_status_kib(pid, "RssFile:"));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                peak
             });
             for _ in 0..n {
                 self.line.clear();
@@ -1006,7 +1034,9 @@ impl Session {
                 let answer: Value = serde_json::from_str(&self.line).expect("JSON");
                 check_answer(&answer);
             }
-        });
+            answered.store(true, Ordering::SeqCst);
+            peak.join().expect("the RSS sampler")
+        })
     }
 
     /// Closes stdin and returns how long the process took to exit.
