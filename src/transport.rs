@@ -196,44 +196,39 @@ pub fn agrees_with_rmcp(line: &[u8]) -> Result<bool, String> {
     if format!("{fast:?}") != format!("{slow:?}") {
         return Err(format!("values differ: {fast:?} / {slow:?}"));
     }
-    let call = |m: &Message| match m {
-        JsonRpcMessage::Request(JsonRpcRequest {
-            request: ClientRequest::CallToolRequest(call),
-            ..
-        }) => Ok(call.clone()),
-        other => Err(format!("not a tools/call request: {other:?}")),
-    };
+    let call = |m| call_of(m).ok_or_else(|| format!("not a tools/call request: {m:?}"));
     let (fast, slow) = (call(&fast)?, call(&slow)?);
     let meta = |c: &CallToolRequest| c.extensions().get::<RequestMetaObject>().cloned();
     if fast.params.meta != slow.params.meta
         || fast.extensions().len() != slow.extensions().len()
-        || meta(&fast) != meta(&slow)
+        || meta(fast) != meta(slow)
     {
         return Err(format!(
             "_meta differs: {:?} {:?} / {:?} {:?}",
             fast.params.meta,
-            meta(&fast),
+            meta(fast),
             slow.params.meta,
-            meta(&slow)
+            meta(slow)
         ));
     }
     Ok(true)
+}
+
+/// The `tools/call` request a message carries, if it is one.
+fn call_of(message: &Message) -> Option<&CallToolRequest> {
+    match message {
+        JsonRpcMessage::Request(JsonRpcRequest {
+            request: ClientRequest::CallToolRequest(call),
+            ..
+        }) => Some(call),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn call_of(message: &Message) -> &CallToolRequest {
-        match message {
-            JsonRpcMessage::Request(JsonRpcRequest {
-                request: ClientRequest::CallToolRequest(call),
-                ..
-            }) => call,
-            other => panic!("not a tools/call request: {other:?}"),
-        }
-    }
 
     fn assert_same(line: &str) {
         match agrees_with_rmcp(line.as_bytes()) {
@@ -339,7 +334,7 @@ mod tests {
         let Some(taken) = decoded.take() else {
             panic!("the first call is gone");
         };
-        assert_eq!(call_of(&taken).params.name, "x");
+        assert_eq!(call_of(&taken).map(|call| &*call.params.name), Some("x"));
         assert!(matches!(*taken, JsonRpcMessage::Request(ref r) if r.id == RequestId::Number(1)));
         assert!(decoded.offer(second).is_ok());
     }
