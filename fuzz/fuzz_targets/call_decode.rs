@@ -102,7 +102,22 @@ fn key(k: &Key) -> String {
         Key::InputResponses => "inputResponses",
         Key::Other(s) => s,
     };
-    serde_json::Value::from(name).to_string()
+    quoted(name)
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+fn json(v: &Val) -> String {
+    let mut out = String::new();
+    value(v, &mut out);
+    out
+}
+
+/// `"key":value` for each member, as the extra members of an object.
+fn extra_members(extra: &[(Key, Val)]) -> impl Iterator<Item = String> + '_ {
+    extra.iter().map(|(k, v)| format!("{}:{}", key(k), json(v)))
 }
 
 fn object(members: &[(Key, Val)], out: &mut String) {
@@ -125,7 +140,7 @@ fn value(v: &Val, out: &mut String) {
         Val::Int(n) => out.push_str(&n.to_string()),
         Val::Unsigned(n) => out.push_str(&n.to_string()),
         Val::Float(f) => out.push_str(&serde_json::Value::from(*f).to_string()),
-        Val::Str(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+        Val::Str(s) => out.push_str(&quoted(s)),
         Val::Version => out.push_str("\"2.0\""),
         Val::ToolsCall => out.push_str("\"tools/call\""),
         Val::Array(items) => {
@@ -154,36 +169,28 @@ fn call(c: &Call) -> String {
         "id",
         text(&c.id, |id| match id {
             Id::Int(n) => n.to_string(),
-            Id::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+            Id::Str(s) => quoted(s),
         }),
     );
     part("method", text(&c.method, |()| "\"tools/call\"".to_owned()));
     part("params", text(&c.params, params));
     let rotate = usize::from(c.rotate) % members.len().max(1);
     members.rotate_left(rotate);
-    for (k, v) in &c.extra {
-        let mut out = String::new();
-        value(v, &mut out);
-        members.push(format!("{}:{out}", key(k)));
-    }
+    members.extend(extra_members(&c.extra));
     format!("{{{}}}", members.join(","))
 }
 
 fn text<T>(part: &Part<T>, right: impl Fn(&T) -> String) -> Option<String> {
     match part {
         Part::Right(t) => Some(right(t)),
-        Part::Other(v) => {
-            let mut out = String::new();
-            value(v, &mut out);
-            Some(out)
-        }
+        Part::Other(v) => Some(json(v)),
         Part::Missing => None,
     }
 }
 
 fn params(p: &Params) -> String {
     let mut members = Vec::new();
-    if let Some(name) = text(&p.name, |n| serde_json::Value::from(n.as_str()).to_string()) {
+    if let Some(name) = text(&p.name, |n| quoted(n)) {
         members.push(format!("\"name\":{name}"));
     }
     for (k, fields) in [("arguments", &p.arguments), ("_meta", &p.meta)] {
@@ -193,11 +200,7 @@ fn params(p: &Params) -> String {
             members.push(format!("\"{k}\":{out}"));
         }
     }
-    for (k, v) in &p.extra {
-        let mut out = String::new();
-        value(v, &mut out);
-        members.push(format!("{}:{out}", key(k)));
-    }
+    members.extend(extra_members(&p.extra));
     format!("{{{}}}", members.join(","))
 }
 
