@@ -36,6 +36,15 @@
 //! size nor quite the program that users run. The cold-start floor,
 //! examples/stdin_floor.rs, is built the same way.
 
+// Test and bench code: a failed unwrap is a failed test (clippy.toml allows
+// this inside #[test] functions; here it covers the harness too).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "../tests/tls_fake/mod.rs"]
 mod tls_fake;
 

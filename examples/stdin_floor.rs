@@ -8,6 +8,15 @@
 //! It answers like an initialize (so the bench drives it as it drives the
 //! server) and then, like the server, exits when stdin closes.
 
+// Test and bench code: a failed unwrap is a failed test (clippy.toml allows
+// this inside #[test] functions; here it covers the harness too).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn main() -> std::io::Result<()> {

@@ -1,11 +1,9 @@
 //! What an agent relies on: no accidental duplicates, a preview that sends
 //! nothing, and an error for every kind that says what to do next.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -2,16 +2,13 @@
 //! in one call, each item sent once and resumable, paced by the rate
 //! limit, stopped cleanly, with progress that never follows the result.
 
-mod common;
-mod fault_kit;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS_PATH, TEST_KEY, call_tool, command, posts, sdk_client_with};
-use fault_kit::Proc;
+use crate::common::{CONTACTS_PATH, TEST_KEY, call_tool, command, posts, sdk_client_with};
+use crate::fault_kit::Proc;
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::NotificationContext;
 use rmcp::{ClientHandler, RoleClient};

@@ -5,9 +5,7 @@
 //!
 //! It needs a release build and npx (to pack), minutes rather than seconds,
 //! so `cargo test` skips it; `.ci/run` runs it with
-//! `cargo test --test bundle -- --ignored`.
-
-mod common;
+//! `cargo test --test tests bundle:: -- --ignored`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,7 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Map, Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -194,7 +192,7 @@ fn dry_run_contact() -> Value {
 }
 
 #[tokio::test]
-#[ignore = "builds a release binary and packs with npx: cargo test --test bundle -- --ignored"]
+#[ignore = "builds a release binary and packs with npx: cargo test --test tests bundle:: -- --ignored"]
 async fn bundle_starts_and_works_as_claude_desktop_starts_it() {
     let bundle = build_bundle();
     let expected_name = format!(

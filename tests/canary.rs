@@ -3,13 +3,12 @@
 //! upstream that quotes the key back), and the key must appear nowhere in
 //! stdout, stderr or any result.
 
-mod common;
-mod fault_kit;
-
 use std::time::Duration;
 
-use common::{CONTACTS_PATH, TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error};
+use crate::common::{CONTACTS_PATH, TEST_KEY, command};
+use crate::fault_kit::{
+    Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error,
+};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use wiremock::matchers::{body_partial_json, method, path};
@@ -297,7 +296,7 @@ async fn key_never_leaks_on_signals_or_start_up_errors() {
     let mut proc = Proc::start(traced(&fake.http_url(), &[])).await;
     proc.start_call(contact("sig")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    fault_kit::signal(proc.pid(), "TERM");
+    crate::fault_kit::signal(proc.pid(), "TERM");
     let status = proc.wait_exit(Duration::from_secs(5)).await;
     assert!(status.success(), "{status}");
     assert_clean(proc, "sigterm").await;

@@ -6,14 +6,11 @@
 //! The results are read off the wire as raw JSON, and checked against the
 //! schema the same server advertised, not a copy.
 
-mod common;
-mod fault_kit;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body};
+use crate::common::{TEST_KEY, command};
+use crate::fault_kit::{Conn, Proc, TcpFake, contact, created_body};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use wiremock::matchers::{body_partial_json, method};
@@ -218,7 +215,7 @@ async fn every_result_matches_the_advertised_output_schema() {
         }
         if conn.index == 1 {
             let _ = conn
-                .write(&fault_kit::http_201(&created_body("hang")))
+                .write(&crate::fault_kit::http_201(&created_body("hang")))
                 .await;
             return;
         }

@@ -7,15 +7,12 @@
 //! trickling, resets, refused ports, TLS garbage) use a hand-written peer.
 //! Every test also checks that the API key never reached stdout or stderr.
 
-mod common;
-mod fault_kit;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS_PATH, TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body, tool_contact, tool_error};
+use crate::common::{CONTACTS_PATH, TEST_KEY, command};
+use crate::fault_kit::{Conn, Proc, TcpFake, contact, created_body, tool_contact, tool_error};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use wiremock::matchers::{body_partial_json, method, path};

@@ -1,8 +1,6 @@
 //! The MCPB manifest must describe the binary that is actually built.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn manifest() -> Value {

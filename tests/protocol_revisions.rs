@@ -3,11 +3,8 @@
 //! ride in `_meta` on every request), which Claude Code and the Python SDK
 //! already use, and the older revisions that begin with `initialize`.
 
-mod common;
-mod fault_kit;
-
-use common::{TEST_KEY, command, mount_answer, posts};
-use fault_kit::{Proc, contact, created_body, result_of, tool_contact};
+use crate::common::{TEST_KEY, command, mount_answer, posts};
+use crate::fault_kit::{Proc, contact, created_body, result_of, tool_contact};
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 

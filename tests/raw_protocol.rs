@@ -3,15 +3,12 @@
 //! session, calls run side by side, cancellation reaches the HTTP request,
 //! and the process leaves promptly and cleanly when asked.
 
-mod common;
-mod fault_kit;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS_PATH, TEST_KEY, command};
-use fault_kit::{
+use crate::common::{CONTACTS_PATH, TEST_KEY, command};
+use crate::fault_kit::{
     Conn, Proc, TcpFake, contact, created_body, http_201, result_of, tool_contact, tool_error,
 };
 use serde_json::{Value, json};
@@ -535,7 +532,7 @@ async fn sigterm_and_sigint_exit_zero_within_a_second() {
                 upstream.wait_for_request().await;
             }
             let sent = Instant::now();
-            fault_kit::signal(proc.pid(), signal);
+            crate::fault_kit::signal(proc.pid(), signal);
             let status = proc.wait_exit(Duration::from_secs(5)).await;
             let took = sent.elapsed();
             assert_eq!(

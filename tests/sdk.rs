@@ -1,8 +1,6 @@
 //! The built binary driven by rmcp's client, against a fake HiEnergy.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

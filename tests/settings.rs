@@ -2,11 +2,8 @@
 //! a config file the user cannot see the log of, a pasted API path, and a
 //! quiet start.
 
-mod common;
-mod fault_kit;
-
-use common::{CONTACTS_PATH, TEST_KEY, command, mount_answer, posts};
-use fault_kit::{Proc, contact, created_body, tool_contact, tool_error};
+use crate::common::{CONTACTS_PATH, TEST_KEY, command, mount_answer, posts};
+use crate::fault_kit::{Proc, contact, created_body, tool_contact, tool_error};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -209,7 +206,7 @@ async fn the_https_client_is_built_before_the_first_call_when_a_key_is_set() {
     let base = "https://127.0.0.1:9";
     let proc = Proc::start(command(base, Some(TEST_KEY), &[])).await;
     let waited = std::time::Instant::now();
-    while !proc.stderr_text().contains(BUILT) && waited.elapsed() < common::ANSWER_TIMEOUT {
+    while !proc.stderr_text().contains(BUILT) && waited.elapsed() < crate::common::ANSWER_TIMEOUT {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (status, stderr) = proc.finish().await;

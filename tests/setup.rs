@@ -1,13 +1,11 @@
 //! `hienergy-mcp setup`: the real binary, pointed at fixture files under a
 //! temporary HOME, never at the user's own configs.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{BIN, TEST_KEY};
+use crate::common::{BIN, TEST_KEY};
 use serde_json::{Value, json};
 
 struct Home {

@@ -3,16 +3,12 @@
 //! through `SSL_CERT_FILE`, and the same with a certificate it does not
 //! trust.
 
-mod common;
-mod fault_kit;
-mod tls_fake;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TEST_KEY, command};
-use fault_kit::{Proc, contact, tool_contact, tool_error};
-use tls_fake::{Ca, TlsFake};
+use crate::common::{TEST_KEY, command};
+use crate::fault_kit::{Proc, contact, tool_contact, tool_error};
+use crate::tls_fake::{Ca, TlsFake};
 
 /// The binary pointed at `fake`, trusting exactly the CA in `ca_file`.
 async fn server(fake: &TlsFake, ca_file: &Path, args: &[&str]) -> Proc {

@@ -9,12 +9,10 @@
 //! tests/ts_client); run by hand, this test installs it itself on first use.
 //! Set HIENERGY_SKIP_NODE_TESTS=1 to skip it on a machine without Node.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{BIN, TEST_KEY};
+use crate::common::{BIN, TEST_KEY};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -4,11 +4,10 @@
 //! look like ordinary text. The real binary over stdio, against fakes on
 //! 127.0.0.1; every case ends with the server still answering.
 
-mod common;
-mod fault_kit;
-
-use common::{TEST_KEY, command};
-use fault_kit::{Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error};
+use crate::common::{TEST_KEY, command};
+use crate::fault_kit::{
+    Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error,
+};
 use serde_json::{Value, json};
 use tokio::process::Command;
 use wiremock::matchers::method;

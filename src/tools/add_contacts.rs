@@ -61,7 +61,10 @@ pub fn input_schema() -> Map<String, Value> {
     if let Some(Value::Array(required)) = item.get_mut("required") {
         required.retain(|field| field != "advertiser_id");
     }
-    let mut top_id = item["properties"]["advertiser_id"].clone();
+    let mut top_id = item
+        .pointer("/properties/advertiser_id")
+        .cloned()
+        .unwrap_or_default();
     if let Some(Value::String(description)) =
         item.pointer_mut("/properties/advertiser_id/description")
     {

@@ -1,0 +1,65 @@
+//! The one integration test crate (ripgrep's layout): each module below is a
+//! file beside this one, all linked into one test binary so the tests build
+//! once. Most modules drive the real binary over stdio, as an MCP client
+//! would, against a fake HiEnergy on 127.0.0.1.
+//!
+//! Shared harness:
+//! - `common`: the binary spawned as a client spawns it, rmcp's client, a
+//!   wiremock HiEnergy.
+//! - `fault_kit`: a hand-written HTTP peer for faults below HTTP, and a raw
+//!   JSON-RPC process driver.
+//! - `tls_fake`: HiEnergy over TLS and HTTP/2 with a CA made at run time
+//!   (also used by the bench).
+//!
+//! Where a test goes:
+//! - `agent`: what an agent relies on: dry runs, no accidental duplicates,
+//!   an actionable error per kind.
+//! - `batch`: `add_contacts`: a list in one call, pacing, cancel, progress.
+//! - `faults`: every HiEnergy or network fault → kind, `created`, and how
+//!   many requests were sent.
+//! - `raw_protocol`: JSON-RPC spoken as bytes: framing, malformed input,
+//!   concurrency, exit on EOF, signals and a closed stdout.
+//! - `protocol_revisions`: 2026-07-28 (no initialize) and the older ones.
+//! - `conformance`: every result validated against the advertised
+//!   outputSchema; `ts_sdk`: the same through the official TypeScript SDK.
+//! - `canary`: the API key never shows in stdout, stderr or a result.
+//! - `sdk`: rmcp's client end to end.
+//! - `settings`, `upstream`: settings and answers at their extremes.
+//! - `tls`: HTTPS + HTTP/2 end to end, trusted and untrusted.
+//! - `setup`: `hienergy-mcp setup` against fixture files under a temp HOME.
+//! - `manifest`, `release`: the bundle manifest and dist config promise what
+//!   is built.
+//! - `proptest_args`: arbitrary JSON at the argument parser.
+//! - `bundle` (ignored; `.ci/run` runs it): the .mcpb built and started as
+//!   Claude Desktop starts it.
+
+// Test and bench code: a failed unwrap is a failed test (clippy.toml allows
+// this inside #[test] functions; here it covers the harness too).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod fault_kit;
+mod tls_fake;
+
+mod agent;
+mod batch;
+mod bundle;
+mod canary;
+mod conformance;
+mod faults;
+mod manifest;
+mod proptest_args;
+mod protocol_revisions;
+mod raw_protocol;
+mod release;
+mod sdk;
+mod settings;
+mod setup;
+mod tls;
+mod ts_sdk;
+mod upstream;
