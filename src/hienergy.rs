@@ -142,20 +142,19 @@ impl HiEnergy {
         let body = request_body_text(contact);
         let mut resends = 0;
         let started = Instant::now();
+        let finish = |result| {
+            let result = scrub_key(result, api_key);
+            log_outcome(&result, started);
+            result
+        };
         loop {
             let attempt = self.attempt(client, &key, &body).await;
             let (after, error) = match attempt {
-                Attempt::Done(result) => {
-                    let result = scrub_key(result, api_key);
-                    log_outcome(&result, started);
-                    return result;
-                }
+                Attempt::Done(result) => return finish(result),
                 Attempt::Resend { after, error } => (after, error),
             };
             if resends >= self.max_retries || stop.is_cancelled() {
-                let result = scrub_key(Err(not_resent(error, stop)), api_key);
-                log_outcome(&result, started);
-                return result;
+                return finish(Err(not_resent(error, stop)));
             }
             let pause = self.pause(after, resends);
             tracing::info!(
@@ -165,11 +164,7 @@ impl HiEnergy {
             );
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = stop.cancelled() => {
-                    let result = scrub_key(Err(not_resent(error, stop)), api_key);
-                    log_outcome(&result, started);
-                    return result;
-                }
+                _ = stop.cancelled() => return finish(Err(not_resent(error, stop))),
             }
             resends += 1;
         }
