@@ -6,15 +6,20 @@
 //! in flight together share one POST. Failures are never replayed, except
 //! to calls that were waiting on that very attempt.
 //!
-//! Memory is bounded twice: by entries ([`DEFAULT_CAPACITY`]) and by bytes
-//! ([`DEFAULT_BUDGET_BYTES`], keys and remembered outcomes together). An
-//! entry whose call is in flight, or has callers waiting on it, is never
-//! forgotten, whatever the bounds say: forgetting it would let an identical
-//! call make a second POST. Such entries are bounded by the number of calls
-//! running at once, and each holds only its key until its outcome is known.
+//! Memory is bounded by entries: at most [`CAPACITY`] calls are remembered,
+//! the least recently used forgotten first, and each outcome is capped at
+//! [`MAX_STORED_BYTES`] (a contact is kept by its small members, id
+//! included; an error by its first field problems). An entry is found by a
+//! 128-bit keyed hash of the contact, 16 bytes however long its fields
+//! (up to 36 KiB of text). So the guard holds at most
+//! 1,024 × (16 KiB + about 200 bytes) ≈ 16.2 MiB; an ordinary entry takes a
+//! few hundred bytes. An entry whose call is in flight, or has callers
+//! waiting on it, is never forgotten: forgetting it would let an identical
+//! call make a second POST. Those are bounded by the calls running at once.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,71 +30,82 @@ use crate::contact::Contact;
 use crate::outcome::{Created, ErrorKind, ToolError};
 
 /// Remembered calls at most; the least recently used is forgotten first.
-pub const DEFAULT_CAPACITY: usize = 1024;
+pub const CAPACITY: usize = 1024;
 
-/// Bytes the remembered calls may hold together: keys, outcomes and
-/// `ENTRY_OVERHEAD_BYTES` each. 1,024 ordinary calls take about a tenth
-/// of it; it only bites when HiEnergy answers with very large contacts.
-pub const DEFAULT_BUDGET_BYTES: usize = 4 << 20;
+/// The most an outcome is remembered by, and a created contact returned
+/// by: a contact whose JSON is longer is cut to the members that fit (each
+/// at most [`MAX_KEPT_MEMBER_BYTES`]), which keep its id and email. The
+/// agent needs to name the contact, not to carry a megabyte that HiEnergy
+/// chose to send back, and a list of 100 such contacts stays a reply of
+/// under 2 MiB.
+pub const MAX_STORED_BYTES: usize = 16 << 10;
 
-/// A created contact whose JSON is longer than this is remembered in part:
-/// the members that fit (each at most [`MAX_KEPT_MEMBER_BYTES`]), which keep
-/// its id and email. A replay needs to name the contact, not to carry a
-/// megabyte that HiEnergy chose to send back; and a contact larger than the
-/// whole budget would otherwise be forgotten at once, letting an identical
-/// call through to a second POST.
-pub const MAX_STORED_CONTACT_BYTES: usize = 16 << 10;
-
-/// The largest member of a large contact that is still remembered.
+/// The largest member of a large contact that is still kept.
 pub const MAX_KEPT_MEMBER_BYTES: usize = 1 << 10;
 
-/// Counted for every entry besides its key and outcome: the map's slot, the
-/// shared slot and allocation headers, roughly. It makes a flood of tiny
-/// entries count against the byte budget too.
-const ENTRY_OVERHEAD_BYTES: usize = 256;
-
-type Outcome = Result<Map<String, Value>, ToolError>;
-
-/// How a guarded call was answered.
+/// How one send of a contact ended: the one vocabulary of both tools.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Guarded {
-    /// This call made the POST. `previous_unknown` is set when an identical
-    /// earlier call ended with the contact's existence unknown.
-    Sent {
-        outcome: Outcome,
+pub enum Sent {
+    /// HiEnergy created the contact, now or (`replayed`) for an identical
+    /// earlier call. `previous_unknown`: an identical earlier call ended
+    /// with created "unknown", so this one may be a duplicate.
+    Created {
+        contact: Map<String, Value>,
+        replayed: bool,
         previous_unknown: bool,
     },
-    /// An identical call already succeeded, or was in flight and this call
-    /// waited for it: no POST was made for this call.
-    Replayed(Outcome),
+    /// It was sent, or waited on an identical call that was, and failed.
+    Failed {
+        error: ToolError,
+        previous_unknown: bool,
+    },
+    /// It never left: its error says created "no". Not remembered, so an
+    /// identical call waiting behind it sends for itself.
+    NotSent(ToolError),
+}
+
+impl Sent {
+    /// HiEnergy's answer to a POST made for this call, the contact capped
+    /// as it is remembered, so that a replay returns the very same one.
+    pub fn answered(answer: Result<Map<String, Value>, ToolError>) -> Self {
+        match answer {
+            Ok(contact) => Sent::Created {
+                contact: capped(contact),
+                replayed: false,
+                previous_unknown: false,
+            },
+            Err(error) => Sent::Failed {
+                error,
+                previous_unknown: false,
+            },
+        }
+    }
+
+    fn with_previous_unknown(mut self, unknown: bool) -> Self {
+        if let Sent::Created {
+            previous_unknown, ..
+        }
+        | Sent::Failed {
+            previous_unknown, ..
+        } = &mut self
+        {
+            *previous_unknown = unknown;
+        }
+        self
+    }
 }
 
 pub struct DedupeGuard {
-    limits: Limits,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Limits {
     window: Duration,
     capacity: usize,
-    budget: usize,
-}
-
-#[derive(Default)]
-struct State {
-    /// Keyed by the normalised contact as compact JSON: one allocation per
-    /// entry instead of a struct of ten optional strings.
-    slots: HashMap<Box<str>, Entry>,
-    /// The sum of every entry's `bytes`.
-    bytes: usize,
+    /// Two independently keyed hashers: 128 bits of key.
+    hashers: [RandomState; 2],
+    entries: Mutex<HashMap<u128, Entry>>,
 }
 
 struct Entry {
     slot: Arc<Slot>,
     touched: Instant,
-    /// What this entry counts against the budget.
-    bytes: usize,
 }
 
 #[derive(Default)]
@@ -116,22 +132,19 @@ enum Stored {
 }
 
 impl Stored {
-    fn new(outcome: &Outcome) -> Self {
-        match outcome {
-            Ok(contact) => Stored::Created(remembered_contact(contact)),
-            Err(error) => Stored::Failed(Box::new(error.clone())),
-        }
-    }
-
-    fn outcome(&self) -> Outcome {
+    fn replay(&self) -> Sent {
         match self {
-            Stored::Created(text) => match serde_json::from_str(text) {
-                Ok(Value::Object(contact)) => Ok(contact),
-                // It was written from a map; this cannot happen, but an
-                // empty contact is better than a panic.
-                _ => Ok(Map::new()),
+            Stored::Created(text) => Sent::Created {
+                // Written from a map; an empty contact is better than a
+                // panic should it somehow not read back as one.
+                contact: serde_json::from_str(text).unwrap_or_default(),
+                replayed: true,
+                previous_unknown: false,
             },
-            Stored::Failed(error) => Err(error.as_ref().clone()),
+            Stored::Failed(error) => Sent::Failed {
+                error: error.as_ref().clone(),
+                previous_unknown: false,
+            },
         }
     }
 
@@ -141,47 +154,55 @@ impl Stored {
             Stored::Failed(error) => Some(error),
         }
     }
-
-    /// The heap this outcome holds, near enough.
-    fn bytes(&self) -> usize {
-        std::mem::size_of::<Finished>()
-            + match self {
-                Stored::Created(text) => text.len(),
-                Stored::Failed(error) => {
-                    std::mem::size_of::<ToolError>()
-                        + error.message.len()
-                        + error.code.as_ref().map_or(0, String::len)
-                        + error.request_id.as_ref().map_or(0, String::len)
-                        + error
-                            .fields
-                            .iter()
-                            .map(|f| std::mem::size_of_val(f) + f.field.len() + f.problem.len())
-                            .sum::<usize>()
-                }
-            }
-    }
 }
 
-/// The contact's JSON, cut down to its small members when it is larger than
-/// [`MAX_STORED_CONTACT_BYTES`].
-fn remembered_contact(contact: &Map<String, Value>) -> Box<str> {
-    if let Some(text) = json_within(contact, MAX_STORED_CONTACT_BYTES) {
-        return text.into();
+/// The contact, or, when its JSON is longer than [`MAX_STORED_BYTES`],
+/// the members that fit: the small ones, in order.
+pub fn capped(contact: Map<String, Value>) -> Map<String, Value> {
+    if json_within(&contact, MAX_STORED_BYTES).is_some() {
+        return contact;
     }
     let mut kept = Map::new();
     // `{}` and a comma per member after the first: an upper bound.
     let mut size = 2;
     for (name, value) in contact {
-        let Some(value_text) = json_within(value, MAX_KEPT_MEMBER_BYTES) else {
+        let Some(value_text) = json_within(&value, MAX_KEPT_MEMBER_BYTES) else {
             continue;
         };
         let cost = name.len() + value_text.len() + 4;
-        if size + cost <= MAX_STORED_CONTACT_BYTES {
-            kept.insert(name.clone(), value.clone());
+        if size + cost <= MAX_STORED_BYTES {
             size += cost;
+            kept.insert(name, value);
         }
     }
-    serde_json::to_string(&kept).unwrap_or_default().into()
+    kept
+}
+
+/// The contact's JSON text, capped. [`Sent::answered`] has capped it
+/// already, so this is nearly always the first branch.
+fn remembered(contact: &Map<String, Value>) -> Box<str> {
+    json_within(contact, MAX_STORED_BYTES)
+        .unwrap_or_else(|| serde_json::to_string(&capped(contact.clone())).unwrap_or_default())
+        .into()
+}
+
+/// The error with its field problems cut to what fits in
+/// [`MAX_STORED_BYTES`]; its other texts are already short.
+fn capped_error(error: &ToolError) -> ToolError {
+    let mut error = error.clone();
+    let mut size = error.message.len()
+        + error.code.as_ref().map_or(0, String::len)
+        + error.request_id.as_ref().map_or(0, String::len);
+    let fit = error
+        .fields
+        .iter()
+        .take_while(|f| {
+            size += f.field.len() + f.problem.len();
+            size <= MAX_STORED_BYTES
+        })
+        .count();
+    error.fields.truncate(fit);
+    error
 }
 
 /// The value as JSON text, or None as soon as it passes `limit` bytes:
@@ -215,54 +236,52 @@ fn json_within(value: &impl serde::Serialize, limit: usize) -> Option<String> {
 
 impl DedupeGuard {
     pub fn new(window: Duration) -> Self {
-        Self::with_limits(window, DEFAULT_CAPACITY, DEFAULT_BUDGET_BYTES)
+        Self::with_capacity(window, CAPACITY)
     }
 
-    /// A guard remembering at most `capacity` calls and `budget` bytes,
-    /// besides the calls in flight.
-    pub fn with_limits(window: Duration, capacity: usize, budget: usize) -> Self {
+    /// A guard remembering at most `capacity` calls besides those in flight.
+    pub fn with_capacity(window: Duration, capacity: usize) -> Self {
         Self {
-            limits: Limits {
-                window,
-                capacity: capacity.max(1),
-                budget,
-            },
-            state: Mutex::new(State::default()),
+            window,
+            capacity: capacity.max(1),
+            hashers: [RandomState::new(), RandomState::new()],
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        !self.limits.window.is_zero()
+        !self.window.is_zero()
     }
 
-    /// Runs `send` unless an identical call makes it unnecessary.
+    /// Sends through `send` unless an identical call makes it unnecessary.
     ///
-    /// `send` must not be dropped half-way for a reason the caller cares
-    /// about: cancellation should come back as an outcome (kind
-    /// `cancelled`), so that it is remembered as "unknown".
-    pub async fn run<F, Fut>(&self, contact: &Contact, send: F) -> Guarded
+    /// `stopped` ends only the wait behind an identical call in flight,
+    /// with what it resolves to; once this call's own `send` has begun it
+    /// runs to its end, so that its outcome is known and remembered.
+    pub async fn run<S, F, Fut>(&self, contact: &Contact, stopped: S, send: F) -> Sent
     where
+        S: Future<Output = Sent>,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Outcome>,
+        Fut: Future<Output = Sent>,
     {
         if !self.enabled() {
-            return Guarded::Sent {
-                outcome: send().await,
-                previous_unknown: false,
-            };
+            return send().await;
         }
-        let window = self.limits.window;
-        let key = key(contact);
-        let slot = self.slot(&key);
+        let window = self.window;
+        let slot = self.slot(self.hash(contact));
         let seen = slot.finished.load(Ordering::Acquire);
-        let mut last = slot.last.lock().await;
+        let mut last = tokio::select! {
+            biased;
+            last = slot.last.lock() => last,
+            sent = stopped => return sent,
+        };
         if let Some(done) = last.as_ref() {
             let fresh = done.at.elapsed() < window;
             let waited_on_it = slot.finished.load(Ordering::Acquire) != seen;
             let failure = done.outcome.failed();
             let was_cancelled = failure.is_some_and(|e| e.kind == ErrorKind::Cancelled);
             if fresh && (failure.is_none() || (waited_on_it && !was_cancelled)) {
-                return Guarded::Replayed(done.outcome.outcome());
+                return done.outcome.replay();
             }
         }
         let previous_unknown = last.as_ref().is_some_and(|done| {
@@ -272,115 +291,78 @@ impl DedupeGuard {
                     .failed()
                     .is_some_and(|e| e.created == Created::Unknown)
         });
-        let outcome = send().await;
-        let stored = Stored::new(&outcome);
-        let stored_bytes = stored.bytes();
+        let sent = send().await;
+        let outcome = match &sent {
+            Sent::Created { contact, .. } => Stored::Created(remembered(contact)),
+            Sent::Failed { error, .. } => Stored::Failed(Box::new(capped_error(error))),
+            Sent::NotSent(_) => return sent,
+        };
         *last = Some(Finished {
             at: Instant::now(),
-            outcome: stored,
+            outcome,
         });
         slot.finished.fetch_add(1, Ordering::AcqRel);
-        drop(last);
-        self.account(&key, slot, stored_bytes);
-        Guarded::Sent {
-            outcome,
-            previous_unknown,
-        }
+        sent.with_previous_unknown(previous_unknown)
+    }
+
+    /// The contact's [`key`] hashed by both hashers: two SipHash keys drawn
+    /// at random for this process, so no input can be chosen to collide.
+    fn hash(&self, contact: &Contact) -> u128 {
+        let key = key(contact);
+        let [high, low] = &self.hashers;
+        u128::from(high.hash_one(&key)) << 64 | u128::from(low.hash_one(&key))
     }
 
     /// The entry for `key`, made if new. The caller's clone of the slot is
-    /// what marks the entry as in use, so it cannot be evicted meanwhile.
-    fn slot(&self, key: &str) -> Arc<Slot> {
+    /// what marks the entry as in use, so it cannot be forgotten meanwhile.
+    fn slot(&self, key: u128) -> Arc<Slot> {
         let now = Instant::now();
-        let mut state = self.lock();
-        if let Some(entry) = state.slots.get_mut(key) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(&key) {
             entry.touched = now;
             return entry.slot.clone();
         }
         let slot = Arc::new(Slot::default());
-        let bytes = ENTRY_OVERHEAD_BYTES + key.len();
-        state.slots.insert(
-            key.into(),
+        entries.insert(
+            key,
             Entry {
                 slot: slot.clone(),
                 touched: now,
-                bytes,
             },
         );
-        state.bytes += bytes;
-        state.evict(now, &self.limits);
+        forget(&mut entries, now, self.window, self.capacity);
         slot
     }
 
-    /// Counts the outcome just stored for `key` against the budget. Takes
-    /// the caller's hold on the slot: from here on only waiters keep the
-    /// entry from being evicted.
-    fn account(&self, key: &str, slot: Arc<Slot>, stored_bytes: usize) {
-        let mut state = self.lock();
-        let state = &mut *state;
-        if let Some(entry) = state.slots.get_mut(key)
-            && Arc::ptr_eq(&entry.slot, &slot)
-        {
-            let bytes = ENTRY_OVERHEAD_BYTES + key.len() + stored_bytes;
-            state.bytes = state.bytes.saturating_sub(entry.bytes) + bytes;
-            entry.bytes = bytes;
-        }
-        drop(slot);
-        state.evict(Instant::now(), &self.limits);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u128, Entry>> {
         // A poisoned lock only means another call panicked mid-update; the
         // map itself is still a valid cache.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    #[cfg(test)]
-    fn remembered(&self) -> usize {
-        self.lock().slots.len()
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl State {
-    /// Once over either bound, forgets the entries idle for a whole window,
-    /// then the least recently used, until within both. Entries in use (an
-    /// `Arc` held outside the map: a call in flight or waiting) are never
-    /// forgotten, so the map can stay over its bounds while they last.
-    fn evict(&mut self, now: Instant, limits: &Limits) {
-        if !self.over(limits) {
-            return;
-        }
-        let idle = |e: &Entry| Arc::strong_count(&e.slot) == 1;
-        let mut freed = 0;
-        self.slots.retain(|_, e| {
-            let expired = now.saturating_duration_since(e.touched) >= limits.window;
-            let forget = expired && idle(e);
-            if forget {
-                freed += e.bytes;
-            }
-            !forget
-        });
-        self.bytes = self.bytes.saturating_sub(freed);
-        // Nearly always one entry goes: a scan per entry forgotten is
-        // cheaper than sorting them all.
-        while self.over(limits) {
-            let Some(oldest) = self
-                .slots
-                .iter()
-                .filter(|(_, e)| idle(e))
-                .min_by_key(|(_, e)| e.touched)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(entry) = self.slots.remove(&oldest) {
-                self.bytes = self.bytes.saturating_sub(entry.bytes);
-            }
-        }
+/// Once over `capacity`, forgets the entries idle for a whole window, then
+/// the least recently used, until within it. Entries in use (an `Arc` held
+/// outside the map: a call in flight or waiting) are never forgotten, so
+/// the map can stay over while they last.
+fn forget(entries: &mut HashMap<u128, Entry>, now: Instant, window: Duration, capacity: usize) {
+    if entries.len() <= capacity {
+        return;
     }
-
-    fn over(&self, limits: &Limits) -> bool {
-        self.slots.len() > limits.capacity || self.bytes > limits.budget
+    let idle = |e: &Entry| Arc::strong_count(&e.slot) == 1;
+    entries.retain(|_, e| !(idle(e) && now.saturating_duration_since(e.touched) >= window));
+    // Nearly always one entry goes: a scan per entry forgotten is cheaper
+    // than sorting them all.
+    while entries.len() > capacity {
+        let Some(oldest) = entries
+            .iter()
+            .filter(|(_, e)| idle(e))
+            .min_by_key(|(_, e)| e.touched)
+            .map(|(k, _)| *k)
+        else {
+            break;
+        };
+        entries.remove(&oldest);
     }
 }
 
@@ -403,6 +385,7 @@ pub(crate) fn key(contact: &Contact) -> Box<str> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::future::pending;
     use std::sync::atomic::AtomicUsize;
 
     fn contact(email: &str) -> Contact {
@@ -427,12 +410,46 @@ mod tests {
         }
     }
 
-    fn created() -> Outcome {
-        Ok(object(json!({"id": 1})))
+    fn created() -> Sent {
+        Sent::answered(Ok(object(json!({"id": 1}))))
     }
 
-    fn failed(kind: ErrorKind, created: Created) -> Outcome {
-        Err(ToolError::new(kind, created, "x"))
+    fn replayed() -> Sent {
+        Sent::Created {
+            contact: object(json!({"id": 1})),
+            replayed: true,
+            previous_unknown: false,
+        }
+    }
+
+    fn failed(kind: ErrorKind, created: Created) -> Sent {
+        Sent::answered(Err(ToolError::new(kind, created, "x")))
+    }
+
+    fn kind(sent: &Sent) -> Option<ErrorKind> {
+        match sent {
+            Sent::Failed { error, .. } | Sent::NotSent(error) => Some(error.kind),
+            Sent::Created { .. } => None,
+        }
+    }
+
+    fn was_replayed(sent: &Sent) -> bool {
+        matches!(sent, Sent::Created { replayed: true, .. })
+    }
+
+    impl DedupeGuard {
+        /// `run` with no stop.
+        async fn send<F, Fut>(&self, contact: &Contact, send: F) -> Sent
+        where
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = Sent>,
+        {
+            self.run(contact, pending(), send).await
+        }
+
+        fn remembered(&self) -> usize {
+            self.lock().len()
+        }
     }
 
     #[tokio::test]
@@ -443,18 +460,12 @@ mod tests {
             sends.fetch_add(1, Ordering::SeqCst);
             created()
         };
-        let first = guard.run(&contact("a@b.co"), send).await;
-        assert!(matches!(
-            first,
-            Guarded::Sent {
-                outcome: Ok(_),
-                previous_unknown: false
-            }
-        ));
-        let second = guard.run(&contact("A@B.CO"), send).await;
-        assert_eq!(second, Guarded::Replayed(created()));
+        let first = guard.send(&contact("a@b.co"), send).await;
+        assert_eq!(first, created());
+        let second = guard.send(&contact("A@B.CO"), send).await;
+        assert_eq!(second, replayed());
         assert_eq!(sends.load(Ordering::SeqCst), 1);
-        guard.run(&contact("other@b.co"), send).await;
+        guard.send(&contact("other@b.co"), send).await;
         assert_eq!(sends.load(Ordering::SeqCst), 2);
     }
 
@@ -466,12 +477,12 @@ mod tests {
             sends.fetch_add(1, Ordering::SeqCst);
             created()
         };
-        guard.run(&contact("kim@example.org"), send).await;
+        guard.send(&contact("kim@example.org"), send).await;
         // U+212A KELVIN SIGN lower-cases to "k" under Unicode rules.
-        let r = guard.run(&contact("\u{212A}im@example.org"), send).await;
-        assert!(matches!(r, Guarded::Sent { .. }), "{r:?}");
-        let r = guard.run(&contact("\u{212A}IM@Example.ORG"), send).await;
-        assert!(matches!(r, Guarded::Replayed(_)), "{r:?}");
+        let r = guard.send(&contact("\u{212A}im@example.org"), send).await;
+        assert!(!was_replayed(&r), "{r:?}");
+        let r = guard.send(&contact("\u{212A}IM@Example.ORG"), send).await;
+        assert!(was_replayed(&r), "{r:?}");
         assert_eq!(sends.load(Ordering::SeqCst), 2);
     }
 
@@ -480,37 +491,19 @@ mod tests {
         let guard = DedupeGuard::new(Duration::from_secs(60));
         let c = contact("a@b.co");
         let r = guard
-            .run(&c, || async {
+            .send(&c, || async {
                 failed(ErrorKind::Unauthorized, Created::No)
             })
             .await;
-        assert!(matches!(
-            r,
-            Guarded::Sent {
-                outcome: Err(_),
-                previous_unknown: false
-            }
-        ));
+        assert_eq!(r, failed(ErrorKind::Unauthorized, Created::No));
         let r = guard
-            .run(&c, || async {
+            .send(&c, || async {
                 failed(ErrorKind::Timeout, Created::Unknown)
             })
             .await;
-        assert!(matches!(
-            r,
-            Guarded::Sent {
-                previous_unknown: false,
-                ..
-            }
-        ));
-        let r = guard.run(&c, || async { created() }).await;
-        assert_eq!(
-            r,
-            Guarded::Sent {
-                outcome: created(),
-                previous_unknown: true
-            }
-        );
+        assert_eq!(r, failed(ErrorKind::Timeout, Created::Unknown));
+        let r = guard.send(&c, || async { created() }).await;
+        assert_eq!(r, created().with_previous_unknown(true));
     }
 
     #[tokio::test]
@@ -519,7 +512,7 @@ mod tests {
         let sends = AtomicUsize::new(0);
         let c = contact("a@b.co");
         let calls = (0..20).map(|_| {
-            guard.run(&c, || async {
+            guard.send(&c, || async {
                 sends.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 failed(ErrorKind::Forbidden, Created::No)
@@ -527,41 +520,65 @@ mod tests {
         });
         let results = futures::future::join_all(calls).await;
         assert_eq!(sends.load(Ordering::SeqCst), 1);
-        let sent = results
-            .iter()
-            .filter(|r| matches!(r, Guarded::Sent { .. }))
-            .count();
-        assert_eq!(sent, 1);
-        assert!(results.iter().all(|r| match r {
-            Guarded::Sent { outcome, .. } | Guarded::Replayed(outcome) =>
-                outcome.as_ref().err().map(|e| e.kind) == Some(ErrorKind::Forbidden),
-        }));
+        assert!(
+            results
+                .iter()
+                .all(|r| kind(r) == Some(ErrorKind::Forbidden))
+        );
     }
 
     #[tokio::test]
     async fn a_cancelled_leader_does_not_answer_for_its_waiters() {
         let guard = DedupeGuard::new(Duration::from_secs(60));
         let c = contact("a@b.co");
-        let leader = guard.run(&c, || async {
+        let leader = guard.send(&c, || async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             failed(ErrorKind::Cancelled, Created::Unknown)
         });
-        let waiter = guard.run(&c, || async { created() });
+        let waiter = guard.send(&c, || async { created() });
         let (l, w) = tokio::join!(leader, waiter);
-        assert!(matches!(
-            l,
-            Guarded::Sent {
-                outcome: Err(_),
-                ..
-            }
-        ));
-        assert_eq!(
-            w,
-            Guarded::Sent {
-                outcome: created(),
-                previous_unknown: true
-            }
-        );
+        assert_eq!(kind(&l), Some(ErrorKind::Cancelled));
+        assert_eq!(w, created().with_previous_unknown(true));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_not_sent_is_not_remembered_and_its_waiter_sends() {
+        let guard = DedupeGuard::new(Duration::from_secs(60));
+        let c = contact("a@b.co");
+        let not_sent = || Sent::NotSent(ToolError::new(ErrorKind::RateLimited, Created::No, "x"));
+        let leader = guard.send(&c, || async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            not_sent()
+        });
+        let waiter = guard.send(&c, || async { created() });
+        let (l, w) = tokio::join!(leader, waiter);
+        assert_eq!(l, not_sent());
+        assert_eq!(w, created());
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_a_wait_but_never_a_send_under_way() {
+        let guard = DedupeGuard::new(Duration::from_secs(60));
+        let c = contact("a@b.co");
+        let stop = || async {
+            Sent::NotSent(ToolError::new(ErrorKind::Cancelled, Created::No, "stopped"))
+        };
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let leader = guard.run(&c, stop(), || async {
+            let _ = released.await;
+            created()
+        });
+        let waiter = async {
+            tokio::task::yield_now().await;
+            let stopped = guard.run(&c, stop(), || async { created() }).await;
+            let _ = release.send(());
+            stopped
+        };
+        let (l, w) = tokio::join!(leader, waiter);
+        assert_eq!(l, created(), "the leader's send was cut short");
+        assert_eq!(kind(&w), Some(ErrorKind::Cancelled));
+        // The leader's outcome was remembered.
+        assert_eq!(guard.send(&c, || async { created() }).await, replayed());
     }
 
     #[tokio::test]
@@ -570,7 +587,7 @@ mod tests {
         let sends = AtomicUsize::new(0);
         for _ in 0..3 {
             guard
-                .run(&contact("a@b.co"), || async {
+                .send(&contact("a@b.co"), || async {
                     sends.fetch_add(1, Ordering::SeqCst);
                     created()
                 })
@@ -584,127 +601,59 @@ mod tests {
     async fn expired_successes_are_sent_again() {
         let guard = DedupeGuard::new(Duration::from_millis(30));
         let c = contact("a@b.co");
-        guard.run(&c, || async { created() }).await;
+        guard.send(&c, || async { created() }).await;
         tokio::time::sleep(Duration::from_millis(40)).await;
-        let r = guard.run(&c, || async { created() }).await;
-        assert!(matches!(r, Guarded::Sent { .. }));
+        let r = guard.send(&c, || async { created() }).await;
+        assert_eq!(r, created());
     }
 
     #[tokio::test]
     async fn memory_is_bounded_by_count() {
-        let guard = DedupeGuard::with_limits(Duration::from_secs(60), 8, DEFAULT_BUDGET_BYTES);
+        let guard = DedupeGuard::with_capacity(Duration::from_secs(60), 8);
         for i in 0..100 {
             guard
-                .run(&contact(&format!("u{i}@b.co")), || async { created() })
+                .send(&contact(&format!("u{i}@b.co")), || async { created() })
                 .await;
         }
         assert_eq!(guard.remembered(), 8);
         // The most recent one is still remembered, the oldest is not.
         let r = guard
-            .run(&contact("u99@b.co"), || async { created() })
+            .send(&contact("u99@b.co"), || async { created() })
             .await;
-        assert!(matches!(r, Guarded::Replayed(_)));
-        let r = guard.run(&contact("u0@b.co"), || async { created() }).await;
-        assert!(matches!(r, Guarded::Sent { .. }));
+        assert!(was_replayed(&r));
+        let r = guard
+            .send(&contact("u0@b.co"), || async { created() })
+            .await;
+        assert!(!was_replayed(&r));
     }
 
-    /// What the entries hold, counted from the entries themselves rather
-    /// than from the running total the guard keeps.
-    fn held_bytes(guard: &DedupeGuard) -> usize {
-        let state = guard.lock();
-        state
-            .slots
-            .iter()
-            .map(|(key, entry)| {
-                let outcome = match entry.slot.last.try_lock().ok().as_deref() {
-                    Some(Some(Finished {
-                        outcome: Stored::Created(text),
-                        ..
-                    })) => text.len(),
-                    Some(Some(Finished {
-                        outcome: Stored::Failed(e),
-                        ..
-                    })) => e.message.len(),
-                    _ => 0,
-                };
-                key.len() + outcome
-            })
-            .sum()
-    }
-
-    fn counted_bytes(guard: &DedupeGuard) -> (usize, usize) {
-        let state = guard.lock();
-        (
-            state.bytes,
-            state.slots.values().map(|e| e.bytes).sum::<usize>(),
-        )
-    }
-
-    #[tokio::test]
-    async fn memory_is_bounded_in_bytes() {
-        let guard = DedupeGuard::new(Duration::from_secs(60));
-        // Many members of 10 kB each: too large to keep whole, each member
-        // small enough to be kept, so only the byte budget can bound this.
-        let member = "x".repeat(900);
-        // About 18 kB an entry: 300 of them are over the budget.
-        for i in 0..300 {
-            let email = format!("u{i}{}@b.co", "y".repeat(2000));
-            guard
-                .run(&contact(&email), || async {
-                    let mut c = object(json!({"id": i}));
-                    for m in 0..30 {
-                        c.insert(format!("m{m}"), json!(member));
-                    }
-                    Ok(c)
-                })
-                .await;
+    /// The bytes of the outcome remembered for `c`.
+    fn stored_bytes(guard: &DedupeGuard, c: &Contact) -> usize {
+        let entries = guard.lock();
+        let Some(entry) = entries.get(&guard.hash(c)) else {
+            return 0;
+        };
+        match entry.slot.last.try_lock().ok().as_deref() {
+            Some(Some(Finished {
+                outcome: Stored::Created(text),
+                ..
+            })) => text.len(),
+            Some(Some(Finished {
+                outcome: Stored::Failed(e),
+                ..
+            })) => {
+                e.message.len()
+                    + e.fields
+                        .iter()
+                        .map(|f| f.field.len() + f.problem.len())
+                        .sum::<usize>()
+            }
+            _ => 0,
         }
-        let held = held_bytes(&guard);
-        assert!(held <= DEFAULT_BUDGET_BYTES, "{held}");
-        assert!(held > DEFAULT_BUDGET_BYTES / 2, "{held}");
-        let (total, sum) = counted_bytes(&guard);
-        assert_eq!(total, sum);
-        assert!(total <= DEFAULT_BUDGET_BYTES, "{total}");
-    }
-
-    #[test]
-    fn an_entry_in_flight_counts_its_key() {
-        let guard = DedupeGuard::new(Duration::from_secs(60));
-        let _in_flight = guard.slot(&"k".repeat(10));
-        let expected = ENTRY_OVERHEAD_BYTES + 10;
-        assert_eq!(counted_bytes(&guard), (expected, expected));
-    }
-
-    #[test]
-    fn an_outcome_counts_every_string_it_holds() {
-        use std::mem::size_of;
-        let mut error = ToolError::new(ErrorKind::Rejected, Created::No, "m".repeat(100));
-        error.code = Some("c".repeat(10));
-        error.request_id = Some("r".repeat(20));
-        error.fields = vec![
-            crate::outcome::FieldProblem::new("f", "p".repeat(3)),
-            crate::outcome::FieldProblem::new("g".repeat(5), "q"),
-        ];
-        let problem = size_of::<crate::outcome::FieldProblem>();
-        assert_eq!(
-            Stored::new(&Err(error)).bytes(),
-            size_of::<Finished>()
-                + size_of::<ToolError>()
-                + 100
-                + 10
-                + 20
-                + (problem + 4)
-                + (problem + 6)
-        );
-        let contact = object(json!({"id": 1}));
-        assert_eq!(
-            Stored::new(&Ok(contact)).bytes(),
-            size_of::<Finished>() + r#"{"id":1}"#.len()
-        );
     }
 
     #[tokio::test]
-    async fn a_large_contact_is_remembered_by_its_small_members() {
+    async fn a_large_contact_is_returned_and_remembered_by_its_small_members() {
         let guard = DedupeGuard::new(Duration::from_secs(60));
         let c = contact("big@b.co");
         let big = object(json!({
@@ -712,49 +661,71 @@ mod tests {
             "notes": "n".repeat(1 << 20),
             "tags": ["t", "u"],
         }));
-        let sent = guard.run(&c, || async { Ok(big.clone()) }).await;
+        let small = object(json!({
+            "id": 9, "email": "big@b.co", "advertiser_id": 1, "tags": ["t", "u"]
+        }));
+        let sent = guard
+            .send(&c, || async { Sent::answered(Ok(big.clone())) })
+            .await;
+        assert_eq!(sent, Sent::answered(Ok(small.clone())));
+        let replay = guard.send(&c, || async { created() }).await;
         assert_eq!(
-            sent,
-            Guarded::Sent {
-                outcome: Ok(big.clone()),
+            replay,
+            Sent::Created {
+                contact: small,
+                replayed: true,
                 previous_unknown: false
             }
         );
-        let replay = guard.run(&c, || async { created() }).await;
-        assert_eq!(
-            replay,
-            Guarded::Replayed(Ok(object(json!({
-                "id": 9, "email": "big@b.co", "advertiser_id": 1, "tags": ["t", "u"]
-            }))))
-        );
-        assert!(held_bytes(&guard) <= MAX_STORED_CONTACT_BYTES + 100);
+        assert!(stored_bytes(&guard, &c) <= MAX_STORED_BYTES);
+    }
+
+    #[tokio::test]
+    async fn an_error_is_remembered_within_the_cap() {
+        let guard = DedupeGuard::new(Duration::from_secs(60));
+        let c = contact("a@b.co");
+        let mut error = ToolError::new(ErrorKind::Rejected, Created::No, "m");
+        error.fields = (0..50)
+            .map(|i| crate::outcome::FieldProblem::new(format!("f{i}"), "p".repeat(1000)))
+            .collect();
+        guard
+            .send(&c, || async {
+                Sent::Failed {
+                    error,
+                    previous_unknown: false,
+                }
+            })
+            .await;
+        let held = stored_bytes(&guard, &c);
+        assert!(held <= MAX_STORED_BYTES, "{held}");
+        assert!(held > MAX_STORED_BYTES - 1100, "{held}");
     }
 
     #[test]
     fn a_contact_at_the_limit_is_kept_whole() {
         let pad = |n: usize| object(json!({"id": 1, "notes": "n".repeat(n)}));
         // {"id":1,"notes":""} is 19 bytes.
-        let exact = pad(MAX_STORED_CONTACT_BYTES - 19);
-        assert_eq!(remembered_contact(&exact).len(), MAX_STORED_CONTACT_BYTES);
-        let over = pad(MAX_STORED_CONTACT_BYTES - 18);
-        assert_eq!(&*remembered_contact(&over), r#"{"id":1}"#);
+        let exact = pad(MAX_STORED_BYTES - 19);
+        assert_eq!(capped(exact.clone()), exact);
+        let over = pad(MAX_STORED_BYTES - 18);
+        assert_eq!(capped(over), object(json!({"id": 1})));
         // A member at its own limit is kept, one byte more is not.
         let member = |n: usize| {
-            let mut c = pad(MAX_STORED_CONTACT_BYTES);
+            let mut c = pad(MAX_STORED_BYTES);
             c.insert("m".into(), json!("v".repeat(n - 2)));
-            remembered_contact(&c)
+            capped(c).contains_key("m")
         };
-        assert!(member(MAX_KEPT_MEMBER_BYTES).contains("\"m\""));
-        assert!(!member(MAX_KEPT_MEMBER_BYTES + 1).contains("\"m\""));
+        assert!(member(MAX_KEPT_MEMBER_BYTES));
+        assert!(!member(MAX_KEPT_MEMBER_BYTES + 1));
     }
 
     #[tokio::test]
     async fn a_call_in_flight_is_never_forgotten() {
-        let guard = DedupeGuard::with_limits(Duration::from_secs(60), 4, DEFAULT_BUDGET_BYTES);
+        let guard = DedupeGuard::with_capacity(Duration::from_secs(60), 4);
         let sends = AtomicUsize::new(0);
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let a = contact("a@b.co");
-        let first = guard.run(&a, || async {
+        let first = guard.send(&a, || async {
             sends.fetch_add(1, Ordering::SeqCst);
             let _ = released.await;
             created()
@@ -765,11 +736,11 @@ mod tests {
             }
             for i in 0..10 {
                 guard
-                    .run(&contact(&format!("u{i}@b.co")), || async { created() })
+                    .send(&contact(&format!("u{i}@b.co")), || async { created() })
                     .await;
             }
             assert_eq!(guard.remembered(), 4);
-            let again = guard.run(&a, || async {
+            let again = guard.send(&a, || async {
                 sends.fetch_add(1, Ordering::SeqCst);
                 created()
             });
@@ -780,117 +751,77 @@ mod tests {
             again
         };
         let (first, again) = tokio::join!(first, rest);
-        assert!(matches!(first, Guarded::Sent { outcome: Ok(_), .. }));
-        assert_eq!(again, Guarded::Replayed(created()));
+        assert_eq!(first, created());
+        assert_eq!(again, replayed());
         assert_eq!(sends.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
-    async fn a_poisoned_lock_still_counts_and_guards() {
+    async fn a_poisoned_lock_still_guards() {
         let guard = DedupeGuard::new(Duration::from_secs(60));
         let c = contact("a@b.co");
-        guard.run(&c, || async { created() }).await;
+        guard.send(&c, || async { created() }).await;
         let poison = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _held = guard.state.lock();
+            let _held = guard.entries.lock();
             panic!("poison the lock");
         }));
         assert!(poison.is_err());
-        assert!(guard.state.is_poisoned());
+        assert!(guard.entries.is_poisoned());
         assert_eq!(guard.remembered(), 1);
-        let r = guard.run(&c, || async { created() }).await;
-        assert!(matches!(r, Guarded::Replayed(_)));
+        let r = guard.send(&c, || async { created() }).await;
+        assert!(was_replayed(&r));
     }
 
-    // ------------------------------------------------------------ eviction
+    // ------------------------------------------------------------ forgetting
 
     const WINDOW: Duration = Duration::from_secs(10);
 
-    /// A state with one entry per `(name, touched, bytes, in_use)`; the
-    /// returned slots are the holds that make entries in use.
-    fn state(entries: &[(&str, Instant, usize, bool)]) -> (State, Vec<Arc<Slot>>) {
-        let mut state = State::default();
+    /// Entries keyed 0, 1, … with these `(touched, in_use)`; the returned
+    /// slots are the holds that make entries in use.
+    fn entries(list: &[(Instant, bool)]) -> (HashMap<u128, Entry>, Vec<Arc<Slot>>) {
+        let mut entries = HashMap::new();
         let mut holds = Vec::new();
-        for (name, touched, bytes, in_use) in entries {
+        for (key, (touched, in_use)) in (0..).zip(list) {
             let slot = Arc::new(Slot::default());
             if *in_use {
                 holds.push(slot.clone());
             }
-            state.slots.insert(
-                (*name).into(),
+            entries.insert(
+                key,
                 Entry {
                     slot,
                     touched: *touched,
-                    bytes: *bytes,
                 },
             );
-            state.bytes += bytes;
         }
-        (state, holds)
+        (entries, holds)
     }
 
-    fn names(state: &State) -> Vec<&str> {
-        let mut names: Vec<&str> = state.slots.keys().map(|k| &**k).collect();
-        names.sort_unstable();
-        names
-    }
-
-    fn limits(capacity: usize, budget: usize) -> Limits {
-        Limits {
-            window: WINDOW,
-            capacity,
-            budget,
-        }
+    fn keys(entries: &HashMap<u128, Entry>) -> Vec<u128> {
+        let mut keys: Vec<u128> = entries.keys().copied().collect();
+        keys.sort_unstable();
+        keys
     }
 
     #[test]
-    fn nothing_is_forgotten_at_exactly_both_bounds() {
+    fn nothing_is_forgotten_at_capacity() {
         let t0 = Instant::now();
-        let (mut s, _holds) = state(&[("a", t0, 100, false), ("b", t0, 100, false)]);
-        // Both long expired, but neither bound is exceeded.
-        s.evict(t0 + WINDOW * 100, &limits(2, 200));
-        assert_eq!(names(&s), ["a", "b"]);
-        assert_eq!(s.bytes, 200);
+        let (mut e, _holds) = entries(&[(t0, false), (t0, false)]);
+        // Both long expired, but the bound is not exceeded.
+        forget(&mut e, t0 + WINDOW * 100, WINDOW, 2);
+        assert_eq!(keys(&e), [0, 1]);
     }
 
     #[test]
-    fn over_by_count_alone_forgets_the_least_recently_used() {
+    fn over_capacity_forgets_the_least_recently_used() {
         let t0 = Instant::now();
         let secs = Duration::from_secs;
-        let (mut s, _holds) = state(&[
-            ("a", t0, 1, false),
-            ("b", t0 + secs(2), 1, false),
-            ("c", t0 + secs(1), 1, false),
-        ]);
-        s.evict(t0 + secs(3), &limits(2, usize::MAX));
-        assert_eq!(names(&s), ["b", "c"]);
-        assert_eq!(s.bytes, 2);
-        // Touched later than b, c stays when one more must go.
-        let (mut s, _holds) = state(&[
-            ("a", t0, 1, false),
-            ("b", t0 + secs(2), 1, false),
-            ("c", t0 + secs(3), 1, false),
-        ]);
-        s.evict(t0 + secs(3), &limits(1, usize::MAX));
-        assert_eq!(names(&s), ["c"]);
-    }
-
-    #[test]
-    fn over_by_bytes_alone_forgets_until_within_the_budget() {
-        let t0 = Instant::now();
-        let secs = Duration::from_secs;
-        let (mut s, _holds) = state(&[
-            ("a", t0, 100, false),
-            ("b", t0 + secs(1), 100, false),
-            ("c", t0 + secs(2), 100, false),
-        ]);
-        s.evict(t0 + secs(3), &limits(100, 250));
-        assert_eq!(names(&s), ["b", "c"]);
-        assert_eq!(s.bytes, 200);
-        // One byte over is over.
-        let (mut s, _holds) = state(&[("a", t0, 100, false), ("b", t0 + secs(1), 101, false)]);
-        s.evict(t0 + secs(3), &limits(100, 200));
-        assert_eq!(names(&s), ["b"]);
-        assert_eq!(s.bytes, 101);
+        let (mut e, _holds) = entries(&[(t0, false), (t0 + secs(2), false), (t0 + secs(1), false)]);
+        forget(&mut e, t0 + secs(3), WINDOW, 2);
+        assert_eq!(keys(&e), [1, 2]);
+        let (mut e, _holds) = entries(&[(t0, false), (t0 + secs(2), false), (t0 + secs(3), false)]);
+        forget(&mut e, t0 + secs(3), WINDOW, 1);
+        assert_eq!(keys(&e), [2]);
     }
 
     #[test]
@@ -898,34 +829,32 @@ mod tests {
         let t0 = Instant::now();
         let secs = Duration::from_secs;
         let now = t0 + secs(11);
-        let (mut s, _holds) = state(&[
-            ("a", t0, 10, false),                     // 11 s old
-            ("b", now - WINDOW, 10, false),           // exactly a window old
-            ("c", now - WINDOW + secs(1), 10, false), // just inside
-            ("d", now, 10, false),
+        let (mut e, _holds) = entries(&[
+            (t0, false),                     // 11 s old
+            (now - WINDOW, false),           // exactly a window old
+            (now - WINDOW + secs(1), false), // just inside
+            (now, false),
         ]);
         // Over by one entry, yet both expired ones go.
-        s.evict(now, &limits(3, usize::MAX));
-        assert_eq!(names(&s), ["c", "d"]);
-        assert_eq!(s.bytes, 20);
+        forget(&mut e, now, WINDOW, 3);
+        assert_eq!(keys(&e), [2, 3]);
     }
 
     #[test]
     fn entries_in_use_are_never_forgotten() {
         let t0 = Instant::now();
         let secs = Duration::from_secs;
-        let (mut s, holds) = state(&[
-            ("a", t0, 100, true),           // expired and oldest, but in use
-            ("b", t0 + secs(1), 100, true), // in use
-            ("c", t0 + secs(30), 100, false),
+        let (mut e, holds) = entries(&[
+            (t0, true),           // expired and oldest, but in use
+            (t0 + secs(1), true), // in use
+            (t0 + secs(30), false),
         ]);
-        s.evict(t0 + secs(30), &limits(1, 0));
-        // Still over both bounds: in-use entries are bounded by the calls
-        // running, not by the limits.
-        assert_eq!(names(&s), ["a", "b"]);
-        assert_eq!(s.bytes, 200);
+        forget(&mut e, t0 + secs(30), WINDOW, 1);
+        // Still over: in-use entries are bounded by the calls running, not
+        // by the capacity.
+        assert_eq!(keys(&e), [0, 1]);
         drop(holds);
-        s.evict(t0 + secs(5), &limits(1, 1_000));
-        assert_eq!(names(&s), ["b"]);
+        forget(&mut e, t0 + secs(5), WINDOW, 1);
+        assert_eq!(keys(&e), [1]);
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
@@ -120,11 +121,13 @@ impl HiEnergy {
     }
 
     /// Sends the contact to HiEnergy, re-sending only where that cannot
-    /// create a duplicate.
+    /// create a duplicate. Once `stop` is cancelled an attempt under way
+    /// still ends (within `--timeout`), but none follows it.
     pub async fn add_contact(
         &self,
         api_key: &str,
         contact: &Contact,
+        stop: &CancellationToken,
     ) -> Result<Map<String, Value>, ToolError> {
         let client = self.client().await?;
         let mut key = HeaderValue::from_str(api_key).map_err(|_| {
@@ -139,20 +142,19 @@ impl HiEnergy {
         let body = request_body_text(contact);
         let mut resends = 0;
         let started = Instant::now();
+        let finish = |result| {
+            let result = scrub_key(result, api_key);
+            log_outcome(&result, started);
+            result
+        };
         loop {
             let attempt = self.attempt(client, &key, &body).await;
             let (after, error) = match attempt {
-                Attempt::Done(result) => {
-                    let result = scrub_key(result, api_key);
-                    log_outcome(&result, started);
-                    return result;
-                }
+                Attempt::Done(result) => return finish(result),
                 Attempt::Resend { after, error } => (after, error),
             };
-            if resends >= self.max_retries {
-                let result = scrub_key(Err(error), api_key);
-                log_outcome(&result, started);
-                return result;
+            if resends >= self.max_retries || stop.is_cancelled() {
+                return finish(Err(not_resent(error, stop)));
             }
             let pause = self.pause(after, resends);
             tracing::info!(
@@ -160,7 +162,10 @@ impl HiEnergy {
                 pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
                 "HiEnergy certainly did not receive the request; sending it again"
             );
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return finish(Err(not_resent(error, stop))),
+            }
             resends += 1;
         }
     }
@@ -212,6 +217,26 @@ impl HiEnergy {
     fn pause(&self, after: Option<Duration>, resends: u32) -> Duration {
         after.unwrap_or_else(|| backoff(resends)).min(self.timeout)
     }
+}
+
+/// The error of the last attempt, which HiEnergy certainly did not receive,
+/// as the call's outcome. When the call was cancelled rather than out of
+/// re-sends it is a cancellation: a call waiting behind this one then sends
+/// for itself instead of taking this error for its own.
+fn not_resent(error: ToolError, stop: &CancellationToken) -> ToolError {
+    if !stop.is_cancelled() {
+        return error;
+    }
+    let mut cancelled = ToolError::new(
+        ErrorKind::Cancelled,
+        Created::No,
+        format!(
+            "Not sent again after the call was cancelled; HiEnergy did not receive it: {}",
+            error.message
+        ),
+    );
+    cancelled.status = error.status;
+    cancelled
 }
 
 /// What the HTTP client is built from.

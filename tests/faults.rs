@@ -343,6 +343,31 @@ async fn rate_limit_without_retry_after_is_resent_a_bounded_number_of_times() {
     }
 }
 
+/// A cancel lets the POST on its way end but sends no re-send after it: a
+/// call the client gave up on must not keep knocking for seconds.
+#[tokio::test]
+async fn a_cancel_stops_the_re_sends_after_a_429() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&mock)
+        .await;
+    let mut proc = server(&mock.uri(), &["--max-retries", "10"]).await;
+    let id = proc.start_call(contact("rlcancel")).await;
+    while requests_for(&mock, "rlcancel").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proc.send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                     "params": {"requestId": id, "reason": "x"}}),
+    )
+    .await;
+    // Past the first re-sends' backoff (0.2, 0.4, 0.8 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(requests_for(&mock, "rlcancel").await, 1);
+    finish(proc).await;
+}
+
 // ------------------------------------------------------------------ bodies
 
 #[tokio::test]

@@ -415,19 +415,19 @@ pub async fn call(
         return ToolError::not_configured().into_result();
     };
     let sent = send_all(backend, api_key, &batch, context).await;
-    let stopped_by = if context.cancelled.is_cancelled() {
-        "the client cancelled the call"
-    } else {
-        "the server is shutting down"
-    };
+    // Only a rate limit, a cancellation or the shutdown leaves an item
+    // unstarted; the rate limit is told apart in `outcomes`.
+    let stopped_by = send::stopped_by(&context.cancelled, &backend.shutdown)
+        .unwrap_or("the server is shutting down");
     let outcomes = outcomes(&batch, sent, stopped_by);
     result(backend, &outcomes)
 }
 
 /// Sends every valid item, at most `--batch-concurrency` at a time, and
 /// returns how each one that started ended, by index. Nothing new starts
-/// once the call is cancelled, the server stops, or the rate-limit budget
-/// is spent for longer than the server waits.
+/// once the call is cancelled, the server stops, HiEnergy answers 429, or
+/// the rate-limit budget is spent for longer than the server waits; items
+/// already sending finish (see [`super::send`]).
 async fn send_all(
     backend: &Backend,
     api_key: &str,
@@ -482,7 +482,7 @@ async fn send_all(
         let Some((index, outcome)) = running.next().await else {
             break;
         };
-        if let Sent::NotSent(error) = &outcome
+        if let Sent::NotSent(error) | Sent::Failed { error, .. } = &outcome
             && error.kind == ErrorKind::RateLimited
         {
             rate_limited = true;
@@ -638,6 +638,9 @@ impl Outcome {
 fn outcomes(batch: &Batch, sent: Vec<Option<Sent>>, stopped_by: &str) -> Vec<Outcome> {
     let rate_limited = sent.iter().flatten().find_map(|s| match s {
         Sent::NotSent(error) if error.kind == ErrorKind::RateLimited => Some(error.clone()),
+        Sent::Failed { error, .. } if error.kind == ErrorKind::RateLimited => {
+            Some(send::stopped_by_rate_limit(error))
+        }
         _ => None,
     });
     let never_started = || {

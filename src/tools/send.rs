@@ -1,40 +1,28 @@
 //! The one way a contact is sent, by either tool: through the duplicate
-//! guard, stopped by the client's cancellation or the server's shutdown,
-//! and, for a list, paced by HiEnergy's rate-limit budget.
+//! guard, paced by HiEnergy's rate-limit budget for a list, and stopped by
+//! the client's cancellation only before its POST has begun.
+//!
+//! A POST already on its way is not abandoned when the client cancels: it
+//! ends (within `--timeout`) and the guard remembers how, so that the same
+//! call sent again replays it instead of creating the contact twice. The
+//! client's cancel (the TypeScript SDK sends one after 60 s by default)
+//! means "stop starting", not "forget". The server's shutdown does abort a
+//! POST under way: the process is exiting, the guard's memory goes with
+//! it and no answer can reach anyone, so finishing it would only hold the
+//! exit up to `--timeout` for an outcome nobody can learn.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
 use crate::budget::{Permit, RateBudget, Spent};
 use crate::contact::Contact;
-use crate::dedupe::Guarded;
+pub use crate::dedupe::Sent;
 use crate::outcome::{Created, ErrorKind, SpecialHint, ToolError};
 
-/// How one guarded send ended.
-#[derive(Debug)]
-pub enum Sent {
-    /// HiEnergy created the contact, now or (`replayed`) for an identical
-    /// earlier call. `previous_unknown`: an identical earlier call ended
-    /// with created "unknown", so this one may be a duplicate.
-    Created {
-        contact: Map<String, Value>,
-        replayed: bool,
-        previous_unknown: bool,
-    },
-    /// It was sent, or waited on an identical call that was, and failed.
-    Failed {
-        error: ToolError,
-        previous_unknown: bool,
-    },
-    /// It never left: the rate-limit budget was spent for longer than the
-    /// server waits, or the call was stopped while it waited to go. Its
-    /// error always says created "no".
-    NotSent(ToolError),
-}
+const CLIENT_CANCELLED: &str = "the client cancelled the call";
+const SHUTTING_DOWN: &str = "the server is shutting down";
 
 /// Pacing for a list: each POST first takes a permit from the budget,
 /// waiting up to `max_wait` for HiEnergy's window to reset.
@@ -43,10 +31,11 @@ pub struct Pacing<'a> {
     pub max_wait: Duration,
 }
 
-/// Sends one contact through the duplicate guard. A cancellation while
-/// the POST may be on its way ends in created "unknown", remembered as
-/// such by the guard; one while waiting for the budget ends in
-/// [`Sent::NotSent`].
+/// Sends one contact through the duplicate guard. Stopped before its POST
+/// (cancelled while it waited for the budget or for an identical call),
+/// it is [`Sent::NotSent`] or, behind an identical call, created
+/// "unknown"; once its POST has begun only the server's shutdown ends it
+/// early, as created "unknown".
 pub async fn guarded(
     backend: &Backend,
     api_key: &str,
@@ -54,72 +43,55 @@ pub async fn guarded(
     cancelled: &CancellationToken,
     pacing: Option<&Pacing<'_>>,
 ) -> Sent {
-    let not_sent = AtomicBool::new(false);
+    let shutdown = &backend.shutdown;
     let send = || async {
+        // It may have waited behind an identical call: checked again here.
+        if let Some(why) = stopped_by(cancelled, shutdown) {
+            return Sent::NotSent(not_started(why));
+        }
         // Paced inside the guard, so that a replay costs no budget.
         let _permit = match pacing {
             None => None,
-            Some(pacing) => match pacing.ready(cancelled, &backend.shutdown).await {
+            Some(pacing) => match pacing.ready(cancelled, shutdown).await {
                 Ok(permit) => Some(permit),
-                Err(error) => {
-                    not_sent.store(true, Ordering::Relaxed);
-                    return Err(error);
-                }
+                Err(error) => return Sent::NotSent(error),
             },
         };
-        // biased: a cancellation that races the answer is reported as
-        // such, so the duplicate guard remembers the outcome as unknown.
         tokio::select! {
             biased;
-            _ = cancelled.cancelled() => Err(cancelled_error("the client cancelled the call")),
-            _ = backend.shutdown.cancelled() => Err(cancelled_error("the server is shutting down")),
-            outcome = backend.api.add_contact(api_key, contact) => outcome,
+            _ = shutdown.cancelled() => Sent::Failed {
+                error: cancelled_error(SHUTTING_DOWN),
+                previous_unknown: false,
+            },
+            answer = backend.api.add_contact(api_key, contact, cancelled) => Sent::answered(answer),
         }
     };
-    // A call waiting behind an identical one must still notice its own
-    // cancellation; the guard future comes first so that a leader's
-    // cancelled send is recorded before it is dropped.
-    let guarded = tokio::select! {
-        biased;
-        guarded = backend.guard.run(contact, send) => guarded,
-        _ = cancelled.cancelled() => return Sent::Failed {
-            error: cancelled_error("the client cancelled the call"),
+    // Waiting behind an identical call in flight: that call may still
+    // create the contact, so this one's own outcome is "unknown".
+    let stopped = async {
+        tokio::select! {
+            _ = cancelled.cancelled() => {}
+            _ = shutdown.cancelled() => {}
+        }
+        Sent::Failed {
+            error: cancelled_error(stopped_by(cancelled, shutdown).unwrap_or(CLIENT_CANCELLED)),
             previous_unknown: false,
-        },
-        _ = backend.shutdown.cancelled() => return Sent::Failed {
-            error: cancelled_error("the server is shutting down"),
-            previous_unknown: false,
-        },
+        }
     };
-    match guarded {
-        Guarded::Sent {
-            outcome: Ok(contact),
-            previous_unknown,
-        } => Sent::Created {
-            contact,
-            replayed: false,
-            previous_unknown,
-        },
-        Guarded::Sent {
-            outcome: Err(error),
-            ..
-        } if not_sent.load(Ordering::Relaxed) => Sent::NotSent(error),
-        Guarded::Sent {
-            outcome: Err(error),
-            previous_unknown,
-        } => Sent::Failed {
-            error,
-            previous_unknown,
-        },
-        Guarded::Replayed(Ok(contact)) => Sent::Created {
-            contact,
-            replayed: true,
-            previous_unknown: false,
-        },
-        Guarded::Replayed(Err(error)) => Sent::Failed {
-            error,
-            previous_unknown: false,
-        },
+    backend.guard.run(contact, stopped, send).await
+}
+
+/// What stopped the call, if anything has.
+pub fn stopped_by(
+    cancelled: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> Option<&'static str> {
+    if shutdown.is_cancelled() {
+        Some(SHUTTING_DOWN)
+    } else if cancelled.is_cancelled() {
+        Some(CLIENT_CANCELLED)
+    } else {
+        None
     }
 }
 
@@ -152,8 +124,8 @@ impl Pacing<'_> {
             }
             tokio::select! {
                 biased;
-                _ = cancelled.cancelled() => return Err(not_started("the client cancelled the call")),
-                _ = shutdown.cancelled() => return Err(not_started("the server is shutting down")),
+                _ = cancelled.cancelled() => return Err(not_started(CLIENT_CANCELLED)),
+                _ = shutdown.cancelled() => return Err(not_started(SHUTTING_DOWN)),
                 _ = changed, if wait.is_none() => {}
                 _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             }
@@ -178,6 +150,19 @@ pub fn not_started(why: &str) -> ToolError {
         format!("Not sent: {why} before this contact was sent."),
     );
     error.special_hint = Some(SpecialHint::NotStarted);
+    error
+}
+
+/// Not started because HiEnergy answered an earlier item of the list with
+/// 429: a list stops at the first, whether or not HiEnergy said for how
+/// long (Rails' rack-attack, by default, does not).
+pub fn stopped_by_rate_limit(answered: &ToolError) -> ToolError {
+    let mut error = ToolError::new(
+        ErrorKind::RateLimited,
+        Created::No,
+        "Not sent: HiEnergy answered an earlier item with 429 (rate limited), so no more were started.",
+    );
+    error.retry_after_seconds = answered.retry_after_seconds;
     error
 }
 
