@@ -17,6 +17,7 @@ pub mod contact;
 pub mod dedupe;
 pub mod hienergy;
 pub mod outcome;
+pub mod rows;
 pub mod schema;
 pub mod server;
 pub mod setup;
