@@ -15,6 +15,7 @@ pub mod budget;
 pub mod config;
 pub mod contact;
 pub mod dedupe;
+pub mod existing;
 pub mod hienergy;
 pub mod outcome;
 pub mod rows;
