@@ -44,12 +44,10 @@ pub struct Page<T> {
     pub search_available: bool,
 }
 
-/// One advertiser record. One brand often has several (one per network and
-/// publisher).
+/// One advertiser record. One brand often has several (one per network and publisher).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Advertiser {
-    /// HiEnergy's id of this advertiser record: the advertiser_id that
-    /// add_contact and add_contacts take.
+    /// HiEnergy's id of this advertiser record: the advertiser_id that add_contact and add_contacts take.
     #[schemars(range(min = 1, max = MAX_ADVERTISER_ID))]
     pub id: u64,
     /// The advertiser's name (universal search calls it `title`).
@@ -67,8 +65,7 @@ pub struct Advertiser {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
-    /// Universal search's one-line summary, e.g. "Awin · HiEnergy"
-    /// (network · publisher).
+    /// Universal search's one-line summary, e.g. "Awin · HiEnergy" (network · publisher).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subtitle: Option<String>,
 }
