@@ -113,7 +113,15 @@ async fn initialize_list_and_call_over_raw_lines() {
     let tools = list["result"]["tools"].as_array().expect("tools");
     let mut names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["add_contact", "add_contacts"]);
+    assert_eq!(
+        names,
+        [
+            "add_contact",
+            "add_contacts",
+            "search_advertisers",
+            "search_contacts"
+        ]
+    );
     let result = proc.call(contact("raw")).await;
     assert_eq!(tool_contact(&result)["id"], 7, "{result}");
     finish(proc).await;
