@@ -149,22 +149,7 @@ fn parse_success(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("with an empty body".into()));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
-        let text = text_prefix(body);
-        // A sign-in or error page from a proxy in front of HiEnergy: its
-        // title says more than its first bytes of markup.
-        if looks_like_html(headers, &text) {
-            bad(format!(
-                "the body is an HTML page ({:?}), not JSON",
-                truncate(&html_to_text(&text), 80)
-            ))
-        } else {
-            bad(format!(
-                "the body is not JSON (it starts {:?})",
-                truncate(&clean_text(&text), 80)
-            ))
-        }
-    })?;
+    let value: Value = serde_json::from_slice(body).map_err(|_| bad(not_json(headers, body)))?;
     match value {
         Value::Object(mut map) => match map.remove("data") {
             Some(Value::Object(contact)) => Ok(contact),
@@ -178,6 +163,24 @@ fn parse_success(
             "the body is {} instead of an object",
             json_type(&other)
         ))),
+    }
+}
+
+/// What a body that is not JSON is, for a message. A sign-in or error page
+/// from a proxy in front of HiEnergy: its title says more than its first
+/// bytes of markup.
+fn not_json(headers: &HeaderMap, body: &[u8]) -> String {
+    let text = text_prefix(body);
+    if looks_like_html(headers, &text) {
+        format!(
+            "the body is an HTML page ({:?}), not JSON",
+            truncate(&html_to_text(&text), 80)
+        )
+    } else {
+        format!(
+            "the body is not JSON (it starts {:?})",
+            truncate(&clean_text(&text), 80)
+        )
     }
 }
 
@@ -569,20 +572,7 @@ pub fn classify_read(
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(bad("with an empty body".into()));
         }
-        return serde_json::from_slice(body).map_err(|_| {
-            let text = text_prefix(body);
-            if looks_like_html(headers, &text) {
-                bad(format!(
-                    "the body is an HTML page ({:?}), not JSON",
-                    truncate(&html_to_text(&text), 80)
-                ))
-            } else {
-                bad(format!(
-                    "the body is not JSON (it starts {:?})",
-                    truncate(&clean_text(&text), 80)
-                ))
-            }
-        });
+        return serde_json::from_slice(body).map_err(|_| bad(not_json(headers, body)));
     }
     let mut error = match classify(status, headers, body, &path) {
         Err(error) => error,

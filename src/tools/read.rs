@@ -3,14 +3,15 @@
 //! stopped by cancellation, and errors worded for a read.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::Backend;
+use super::{Backend, CallContext};
 use crate::contact::{CLIENT_INJECTED, describe};
 use crate::outcome::{self, Created, ErrorKind, FieldProblem, ToolError, truncate};
 use crate::schema;
@@ -20,7 +21,7 @@ pub const MAX_QUERY_CHARS: usize = 200;
 
 /// The portable schema of a read tool's result, which may instead be an
 /// error result: every member optional, and `error` described.
-pub fn output_schema<T: JsonSchema>() -> Map<String, Value> {
+fn output_schema<T: JsonSchema>() -> Map<String, Value> {
     let mut schema = schema::portable_schema_for::<T>();
     schema.remove("required");
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
@@ -29,20 +30,61 @@ pub fn output_schema<T: JsonSchema>() -> Map<String, Value> {
     schema
 }
 
+/// A read tool as `tools/list` shows it: its input schema from `A`, its
+/// output schema from `R`, annotated read-only and idempotent.
+pub fn tool<A: JsonSchema, R: JsonSchema>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+) -> Tool {
+    Tool::new(name, description, schema::portable_schema_for::<A>())
+        .with_title(title)
+        .with_raw_output_schema(Arc::new(output_schema::<R>()))
+        .with_annotations(
+            ToolAnnotations::with_title(title)
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(true),
+        )
+}
+
+/// A read tool's call once its arguments are read: the key, the search
+/// (stopped by cancellation), and its result or error for the agent.
+pub async fn run<R: Serialize>(
+    backend: &Backend,
+    context: &CallContext,
+    tool: &str,
+    search: impl AsyncFnOnce(&str) -> Result<R, ToolError>,
+    sentence: impl FnOnce(&R) -> String,
+) -> CallToolResult {
+    let api_key = match api_key(backend, tool) {
+        Ok(key) => key,
+        Err(result) => return result,
+    };
+    match stoppable(backend, &context.cancelled, search(api_key)).await {
+        Ok(result) => {
+            let text = sentence(&result);
+            success_result(tool, &result, text)
+        }
+        Err(error) => error_result(tool, error),
+    }
+}
+
 /// The API key, or the error result that says why a read cannot be made.
-pub fn api_key(backend: &Backend) -> Result<&str, CallToolResult> {
+fn api_key<'a>(backend: &'a Backend, tool: &str) -> Result<&'a str, CallToolResult> {
     if let Some(error) = super::unusable(&backend.config) {
-        return Err(error.into_result());
+        return Err(error_result(tool, error));
     }
     backend
         .config
         .api_key()
-        .ok_or_else(|| ToolError::not_configured().into_result())
+        .ok_or_else(|| error_result(tool, ToolError::not_configured()))
 }
 
 /// Runs one read, ended early by the client's cancellation or the server's
 /// shutdown: a read leaves nothing behind, so it is simply dropped.
-pub async fn stoppable<T>(
+async fn stoppable<T>(
     backend: &Backend,
     cancelled: &CancellationToken,
     read: impl Future<Output = Result<T, ToolError>>,
@@ -74,6 +116,9 @@ pub fn error_result(tool: &str, error: ToolError) -> CallToolResult {
         ErrorKind::UpstreamError | ErrorKind::Timeout | ErrorKind::Network | ErrorKind::Cancelled => {
             "The search failed and nothing was written to HiEnergy: the same call can be made again in a moment. If it keeps failing, tell the user HiEnergy is not answering; never take this as \"not found\".".to_owned()
         }
+        ErrorKind::NotConfigured if error.special_hint.is_none() => {
+            "Ask the user to set HIENERGY_API_KEY (their HiEnergy API key) in the \"env\" block of this server's entry in their MCP client config, then restart the client; nothing was sent.".to_owned()
+        }
         ErrorKind::BadResponse => {
             "HiEnergy's answer could not be read and nothing was written: try once more, and if it repeats ask the user to check HIENERGY_BASE_URL. Never take this as \"not found\".".to_owned()
         }
@@ -93,7 +138,7 @@ pub fn error_result(tool: &str, error: ToolError) -> CallToolResult {
 
 /// A read tool's success: `result` as structured content, `text` for
 /// clients that show only text.
-pub fn success_result<T: Serialize>(tool: &str, result: &T, text: String) -> CallToolResult {
+fn success_result<T: Serialize>(tool: &str, result: &T, text: String) -> CallToolResult {
     match serde_json::to_value(result) {
         Ok(structured) => outcome::tool_result(structured, text, false),
         // Strings, numbers and booleans always serialise; kept a value all
@@ -296,6 +341,8 @@ mod tests {
                 .unwrap_or_default()
                 .to_owned();
             assert!(!hint.contains("may or may not"), "{kind:?}: {hint}");
+            // The read tools have no dry_run to point to.
+            assert!(!hint.contains("dry_run"), "{kind:?}: {hint}");
             let text = result.content[0]
                 .as_text()
                 .map(|t| t.text.clone())

@@ -3,15 +3,14 @@
 //! contacts to.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
-use super::read::{self, error_result};
+use super::read;
 use super::{Backend, CallContext};
 use crate::hienergy::{ADVERTISERS_PATH, SEARCH_PATH};
 use crate::outcome::{self, ToolError};
@@ -65,20 +64,7 @@ pub struct SearchAdvertisersResult {
 }
 
 pub fn tool() -> Tool {
-    Tool::new(
-        NAME,
-        DESCRIPTION,
-        crate::schema::portable_schema_for::<SearchAdvertisersArgs>(),
-    )
-    .with_title(TITLE)
-    .with_raw_output_schema(Arc::new(read::output_schema::<SearchAdvertisersResult>()))
-    .with_annotations(
-        ToolAnnotations::with_title(TITLE)
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(true),
-    )
+    read::tool::<SearchAdvertisersArgs, SearchAdvertisersResult>(NAME, TITLE, DESCRIPTION)
 }
 
 /// Every argument name the tool accepts.
@@ -115,17 +101,16 @@ pub async fn call(
 ) -> CallToolResult {
     let args = match parse(arguments) {
         Ok(args) => args,
-        Err(error) => return error.into_result(),
+        Err(error) => return read::error_result(NAME, error),
     };
-    let api_key = match read::api_key(backend) {
-        Ok(key) => key,
-        Err(result) => return result,
-    };
-    let search = read::stoppable(backend, &context.cancelled, search(backend, api_key, &args));
-    match search.await {
-        Ok(result) => read::success_result(NAME, &result, sentence(&args.query, &result)),
-        Err(error) => error_result(NAME, error),
-    }
+    read::run(
+        backend,
+        context,
+        NAME,
+        async |api_key| search(backend, api_key, &args).await,
+        |result| sentence(&args.query, result),
+    )
+    .await
 }
 
 /// The domain filter for a domain, then universal search if that found

@@ -3,14 +3,13 @@
 //! it adds anything.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::read::{self, error_result};
+use super::read;
 use super::{Backend, CallContext};
 use crate::contact::{MAX_ADVERTISER_ID, parse_advertiser_id, parse_email};
 use crate::hienergy::{CONTACTS_PATH, SEARCH_PATH};
@@ -67,20 +66,7 @@ pub struct SearchContactsResult {
 }
 
 pub fn tool() -> Tool {
-    Tool::new(
-        NAME,
-        DESCRIPTION,
-        crate::schema::portable_schema_for::<SearchContactsArgs>(),
-    )
-    .with_title(TITLE)
-    .with_raw_output_schema(Arc::new(read::output_schema::<SearchContactsResult>()))
-    .with_annotations(
-        ToolAnnotations::with_title(TITLE)
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(true),
-    )
+    read::tool::<SearchContactsArgs, SearchContactsResult>(NAME, TITLE, DESCRIPTION)
 }
 
 const ALLOWED: [&str; 4] = ["email", "advertiser_id", "query", "limit"];
@@ -140,17 +126,16 @@ pub async fn call(
 ) -> CallToolResult {
     let args = match parse(arguments) {
         Ok(args) => args,
-        Err(error) => return error.into_result(),
+        Err(error) => return read::error_result(NAME, error),
     };
-    let api_key = match read::api_key(backend) {
-        Ok(key) => key,
-        Err(result) => return result,
-    };
-    let search = read::stoppable(backend, &context.cancelled, search(backend, api_key, &args));
-    match search.await {
-        Ok(result) => read::success_result(NAME, &result, sentence(&args, &result)),
-        Err(error) => error_result(NAME, error),
-    }
+    read::run(
+        backend,
+        context,
+        NAME,
+        async |api_key| search(backend, api_key, &args).await,
+        |result| sentence(&args, result),
+    )
+    .await
 }
 
 /// The contacts endpoint for an email or an advertiser (the query then
