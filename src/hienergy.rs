@@ -1196,3 +1196,87 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use clap::Parser;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const KEY: &str = "hk_test_read_91ab";
+
+    fn api(base: &str) -> HiEnergy {
+        let argv = ["hienergy-mcp", "--base-url", base, "--max-retries", "2"];
+        let args = crate::config::Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_args(&args, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        HiEnergy::new(&config)
+    }
+
+    async fn answering(response: ResponseTemplate) -> MockServer {
+        let mock = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(response)
+            .mount(&mock)
+            .await;
+        mock
+    }
+
+    async fn sent(mock: &MockServer) -> usize {
+        mock.received_requests().await.map_or(0, |r| r.len())
+    }
+
+    #[test]
+    fn reads_are_beside_the_contacts_endpoint_under_any_prefix() {
+        for (base, expected) in [
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/api/v1/search"),
+            ("http://127.0.0.1:9/", "http://127.0.0.1:9/api/v1/search"),
+            (
+                "http://127.0.0.1:9/hi/energy",
+                "http://127.0.0.1:9/hi/energy/api/v1/search",
+            ),
+        ] {
+            assert_eq!(api(base).read_url(SEARCH_PATH).as_str(), expected, "{base}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_echoed_in_an_answer_is_scrubbed_from_every_member() {
+        let body = json!({"data": [{"id": 1, "name": format!("echo {KEY}"), KEY: [KEY]}]});
+        let mock = answering(ResponseTemplate::new(200).set_body_json(body)).await;
+        let answer = api(&mock.uri()).get(KEY, ADVERTISERS_PATH, &[]).await;
+        let text = answer
+            .map(|a| a.to_string())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains("echo [redacted]"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_a_bad_response_read_once() {
+        let huge = " ".repeat(MAX_BODY_BYTES + 1);
+        let mock = answering(ResponseTemplate::new(200).set_body_string(huge)).await;
+        let error = api(&mock.uri()).get(KEY, CONTACTS_PATH, &[]).await.err();
+        let error = error.unwrap_or_else(|| panic!("a body over the cap should fail"));
+        assert_eq!(
+            (error.kind, error.created),
+            (ErrorKind::BadResponse, Created::No)
+        );
+        assert_eq!(sent(&mock).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_401_or_a_404_is_not_sent_again_and_a_5xx_is() {
+        for (status, kind, requests) in [
+            (401, ErrorKind::Unauthorized, 1),
+            (404, ErrorKind::BadResponse, 1),
+            (502, ErrorKind::UpstreamError, 3),
+        ] {
+            let mock = answering(ResponseTemplate::new(status)).await;
+            let error = api(&mock.uri()).get(KEY, SEARCH_PATH, &[]).await.err();
+            let error = error.unwrap_or_else(|| panic!("{status} should fail"));
+            assert_eq!((error.kind, error.created), (kind, Created::No), "{status}");
+            assert_eq!(sent(&mock).await, requests, "{status}");
+        }
+    }
+}
