@@ -49,25 +49,51 @@ pub fn tool<A: JsonSchema, R: JsonSchema>(
         )
 }
 
-/// A read tool's call once its arguments are read: the key, the search
-/// (stopped by cancellation), and its result or error for the agent.
-pub async fn run<R: Serialize>(
+/// A read tool's call: its arguments read, the key, the search (stopped
+/// by cancellation), and its result or error for the agent.
+pub async fn run<A, R: Serialize>(
     backend: &Backend,
     context: &CallContext,
     tool: &str,
-    search: impl AsyncFnOnce(&str) -> Result<R, ToolError>,
-    sentence: impl FnOnce(&R) -> String,
+    args: Result<A, ToolError>,
+    search: impl AsyncFnOnce(&A, &str) -> Result<R, ToolError>,
+    sentence: impl FnOnce(&A, &R) -> String,
 ) -> CallToolResult {
+    let args = match args {
+        Ok(args) => args,
+        Err(error) => return error_result(tool, error),
+    };
     let api_key = match api_key(backend, tool) {
         Ok(key) => key,
         Err(result) => return result,
     };
-    match stoppable(backend, &context.cancelled, search(api_key)).await {
+    match stoppable(backend, &context.cancelled, search(&args, api_key)).await {
         Ok(result) => {
-            let text = sentence(&result);
+            let text = sentence(&args, &result);
             success_result(tool, &result, text)
         }
         Err(error) => error_result(tool, error),
+    }
+}
+
+/// What a result says of its rows: the rows shown (at most `limit`),
+/// the total (HiEnergy's, else the number shown), and how many rows could
+/// not be read, if any.
+pub struct Listing<T> {
+    pub rows: Vec<T>,
+    pub total: u64,
+    pub unreadable_rows: Option<u64>,
+}
+
+impl<T> Listing<T> {
+    pub fn new(mut rows: Vec<T>, total: Option<u64>, unreadable: usize, limit: usize) -> Self {
+        rows.truncate(limit);
+        let shown = rows.len() as u64;
+        Self {
+            total: total.unwrap_or(shown).max(shown),
+            rows,
+            unreadable_rows: (unreadable > 0).then_some(unreadable as u64),
+        }
     }
 }
 

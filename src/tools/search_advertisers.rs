@@ -99,16 +99,13 @@ pub async fn call(
     arguments: Option<&Map<String, Value>>,
     context: &CallContext,
 ) -> CallToolResult {
-    let args = match parse(arguments) {
-        Ok(args) => args,
-        Err(error) => return read::error_result(NAME, error),
-    };
     read::run(
         backend,
         context,
         NAME,
-        async |api_key| search(backend, api_key, &args).await,
-        |result| sentence(&args.query, result),
+        parse(arguments),
+        async |args, api_key| search(backend, api_key, args).await,
+        |args, result| sentence(&args.query, result),
     )
     .await
 }
@@ -143,15 +140,13 @@ async fn search(
 
 fn result(page: Page<Advertiser>, limit: usize, domain: Option<String>) -> SearchAdvertisersResult {
     let unreadable = page.unreadable + page.beyond_cap;
-    let mut advertisers = page.rows;
-    advertisers.truncate(limit);
-    let shown = advertisers.len() as u64;
+    let listing = read::Listing::new(page.rows, page.total, unreadable, limit);
     SearchAdvertisersResult {
-        total: page.total.unwrap_or(shown).max(shown),
-        advertisers,
+        advertisers: listing.rows,
+        total: listing.total,
         search_available: page.search_available,
         domain,
-        unreadable_rows: (unreadable > 0).then_some(unreadable as u64),
+        unreadable_rows: listing.unreadable_rows,
     }
 }
 

@@ -124,16 +124,13 @@ pub async fn call(
     arguments: Option<&Map<String, Value>>,
     context: &CallContext,
 ) -> CallToolResult {
-    let args = match parse(arguments) {
-        Ok(args) => args,
-        Err(error) => return read::error_result(NAME, error),
-    };
     read::run(
         backend,
         context,
         NAME,
-        async |api_key| search(backend, api_key, &args).await,
-        |result| sentence(&args, result),
+        parse(arguments),
+        async |args, api_key| search(backend, api_key, args).await,
+        sentence,
     )
     .await
 }
@@ -228,19 +225,18 @@ impl Args {
 }
 
 fn result(
-    mut contacts: Vec<ContactRow>,
+    contacts: Vec<ContactRow>,
     total: Option<u64>,
     search_available: bool,
     unreadable: usize,
     limit: usize,
 ) -> SearchContactsResult {
-    contacts.truncate(limit);
-    let shown = contacts.len() as u64;
+    let listing = read::Listing::new(contacts, total, unreadable, limit);
     SearchContactsResult {
-        total: total.unwrap_or(shown).max(shown),
-        contacts,
+        contacts: listing.rows,
+        total: listing.total,
         search_available,
-        unreadable_rows: (unreadable > 0).then_some(unreadable as u64),
+        unreadable_rows: listing.unreadable_rows,
     }
 }
 
