@@ -149,22 +149,7 @@ fn parse_success(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("with an empty body".into()));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
-        let text = text_prefix(body);
-        // A sign-in or error page from a proxy in front of HiEnergy: its
-        // title says more than its first bytes of markup.
-        if looks_like_html(headers, &text) {
-            bad(format!(
-                "the body is an HTML page ({:?}), not JSON",
-                truncate(&html_to_text(&text), 80)
-            ))
-        } else {
-            bad(format!(
-                "the body is not JSON (it starts {:?})",
-                truncate(&clean_text(&text), 80)
-            ))
-        }
-    })?;
+    let value: Value = serde_json::from_slice(body).map_err(|_| bad(not_json(headers, body)))?;
     match value {
         Value::Object(mut map) => match map.remove("data") {
             Some(Value::Object(contact)) => Ok(contact),
@@ -178,6 +163,24 @@ fn parse_success(
             "the body is {} instead of an object",
             json_type(&other)
         ))),
+    }
+}
+
+/// What a body that is not JSON is, for a message. A sign-in or error page
+/// from a proxy in front of HiEnergy: its title says more than its first
+/// bytes of markup.
+fn not_json(headers: &HeaderMap, body: &[u8]) -> String {
+    let text = text_prefix(body);
+    if looks_like_html(headers, &text) {
+        format!(
+            "the body is an HTML page ({:?}), not JSON",
+            truncate(&html_to_text(&text), 80)
+        )
+    } else {
+        format!(
+            "the body is not JSON (it starts {:?})",
+            truncate(&clean_text(&text), 80)
+        )
     }
 }
 
@@ -534,7 +537,7 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -543,6 +546,57 @@ fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Turns HiEnergy's answer to a read (a GET of `path`) into its JSON, or a
+/// [`ToolError`] that says created "no": a read creates nothing. Statuses
+/// are read as for the POST, with the wording of a read where the POST's
+/// speaks of adding a contact.
+pub fn classify_read(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+) -> Result<Value, ToolError> {
+    let code = status.as_u16();
+    let path = truncate(path, MAX_UPSTREAM_TEXT);
+    if status.is_success() {
+        let bad = |what: String| {
+            ToolError::new(
+                ErrorKind::BadResponse,
+                Created::No,
+                format!("HiEnergy answered {code} to GET {path} but {what}."),
+            )
+            .with_status(code)
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(bad("with an empty body".into()));
+        }
+        return serde_json::from_slice(body).map_err(|_| bad(not_json(headers, body)));
+    }
+    let mut error = match classify(status, headers, body, &path) {
+        Err(error) => error,
+        Ok(_) => ToolError::new(ErrorKind::BadResponse, Created::No, "unreachable"),
+    };
+    error.created = Created::No;
+    let said = UpstreamError::parse(headers, body)
+        .message
+        .map(|text| format!(": {text}"))
+        .unwrap_or_default();
+    let reworded = match (code, error.kind) {
+        (403, _) => Some(format!(
+            "HiEnergy refused to let this key read {path} (403){said}."
+        )),
+        (404, ErrorKind::BadResponse) => Some(format!(
+            "HiEnergy answered 404 to GET {path}{said}: this read endpoint is not at this base URL. Check HIENERGY_BASE_URL: it should be the HiEnergy host alone, such as {DEFAULT_BASE_URL}."
+        )),
+        (_, ErrorKind::Rejected) => Some(format!("HiEnergy refused the read ({code}){said}.")),
+        _ => None,
+    };
+    if let Some(message) = reworded {
+        error.message = message;
+    }
+    Err(error)
 }
 
 #[cfg(test)]

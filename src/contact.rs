@@ -222,7 +222,10 @@ pub(crate) fn parse_advertiser_id(
     }
 }
 
-fn parse_email(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> Option<String> {
+pub(crate) fn parse_email(
+    value: Option<&Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<String> {
     const FIELD: &str = "email";
     let before = problems.len();
     let Some(email) = parse_optional_string(FIELD, value, problems) else {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::answer::{MAX_UPSTREAM_TEXT, classify, created_for_status};
+use crate::answer::{MAX_UPSTREAM_TEXT, classify, classify_read, created_for_status};
 use crate::budget::RateBudget;
 use crate::config::{Config, is_loopback};
 use crate::contact::Contact;
@@ -624,6 +624,176 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     truncate(&parts.join(": "), MAX_UPSTREAM_TEXT)
 }
 
+/// HiEnergy's read endpoints, relative to its API root.
+pub const SEARCH_PATH: &str = "api/v1/search";
+pub const ADVERTISERS_PATH: &str = "api/v1/advertisers";
+pub const CONTACTS_PATH: &str = "api/v1/contacts";
+
+impl HiEnergy {
+    /// The URL of a read endpoint (`api/v1/...`). The base URL is three
+    /// levels above the contacts endpoint, so a base URL with a path prefix
+    /// keeps it for reads too.
+    pub fn read_url(&self, path: &str) -> Url {
+        self.endpoint
+            .join("../../../")
+            .and_then(|root| root.join(path))
+            .unwrap_or_else(|_| self.endpoint.clone())
+    }
+
+    /// GET `path?query` with the same key, cap, timeout and key scrubbing
+    /// as the POST, and HiEnergy's JSON answer as it came. A GET changes
+    /// nothing, so unlike the POST it is sent again after a 5xx or a broken
+    /// connection too; the whole read, pauses included, takes at most
+    /// `--timeout`. Every error says created "no": a read creates nothing.
+    pub async fn get(
+        &self,
+        api_key: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ToolError> {
+        let started = Instant::now();
+        let read = tokio::time::timeout(self.timeout, self.get_with_resends(api_key, path, query));
+        let result = match read.await {
+            Ok(result) => result,
+            Err(_) => Err(ToolError::new(
+                ErrorKind::Timeout,
+                Created::No,
+                format!(
+                    "HiEnergy did not answer GET /{path} within the configured timeout ({}).",
+                    humantime::format_duration(self.timeout)
+                ),
+            )),
+        };
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(mut value) => {
+                tracing::info!(ms, path, "HiEnergy answered a read");
+                if !api_key.is_empty() {
+                    scrub_value(&mut value, api_key);
+                }
+                Ok(value)
+            }
+            Err(mut error) => {
+                tracing::warn!(
+                    ms,
+                    path,
+                    kind = error.kind.as_str(),
+                    status = error.status,
+                    "read failed: {}",
+                    error.message
+                );
+                error.created = Created::No;
+                scrub_key(Err(error), api_key).map(Value::Object)
+            }
+        }
+    }
+
+    async fn get_with_resends(
+        &self,
+        api_key: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ToolError> {
+        let client = self.client().await?;
+        let mut key = HeaderValue::from_str(api_key).map_err(|_| {
+            ToolError::new(
+                ErrorKind::NotConfigured,
+                Created::No,
+                "The configured API key contains characters that cannot be sent in an HTTP header.",
+            )
+        })?;
+        key.set_sensitive(true);
+        let mut url = self.read_url(path);
+        url.query_pairs_mut().extend_pairs(query);
+        let mut resends = 0;
+        loop {
+            let (after, error) = match self.read_attempt(client, &key, &url).await {
+                Read::Done(result) => return result,
+                Read::Resend { after, error } => (after, error),
+            };
+            if resends >= self.max_retries {
+                return Err(error);
+            }
+            let pause = self.pause(after, resends);
+            tracing::info!(
+                kind = error.kind.as_str(),
+                pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                "a read failed; a GET is safe to send again"
+            );
+            tokio::time::sleep(pause).await;
+            resends += 1;
+        }
+    }
+
+    async fn read_attempt(&self, client: &reqwest::Client, key: &HeaderValue, url: &Url) -> Read {
+        let sent = client
+            .get(url.clone())
+            .header("X-Api-Key", key.clone())
+            .header(header::ACCEPT, JSON_MEDIA_TYPE)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            // A refused certificate fails the same way every time; any
+            // other failure of a GET may be tried again.
+            Err(e) => {
+                return match transport_failure(&e) {
+                    Attempt::Done(Err(error))
+                        if error.special_hint != Some(SpecialHint::UntrustedCertificate) =>
+                    {
+                        Read::Resend { after: None, error }
+                    }
+                    other => other.into(),
+                };
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.budget.observe(status, &headers);
+        let body = match read_capped(response).await {
+            Ok(body) => body,
+            Err(error) if error.kind == ErrorKind::BadResponse => {
+                return Read::Done(Err(error.with_status(status.as_u16())));
+            }
+            Err(error) => {
+                return Read::Resend {
+                    after: None,
+                    error: error.with_status(status.as_u16()),
+                };
+            }
+        };
+        match classify_read(status, &headers, &body, url.path()) {
+            Ok(answer) => Read::Done(Ok(answer)),
+            Err(error) if error.kind == ErrorKind::RateLimited => {
+                self.after_rate_limit(error).into()
+            }
+            Err(error) if error.kind == ErrorKind::UpstreamError => {
+                Read::Resend { after: None, error }
+            }
+            Err(error) => Read::Done(Err(error)),
+        }
+    }
+}
+
+/// What one GET ended in: [`Attempt`] for a read, whose answer is any JSON.
+enum Read {
+    Done(Result<Value, ToolError>),
+    Resend {
+        after: Option<Duration>,
+        error: ToolError,
+    },
+}
+
+/// The POST's handling of a failed send or a 429, applied to a read.
+impl From<Attempt> for Read {
+    fn from(attempt: Attempt) -> Self {
+        match attempt {
+            Attempt::Done(result) => Read::Done(result.map(Value::Object)),
+            Attempt::Resend { after, error } => Read::Resend { after, error },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1048,6 +1218,90 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use clap::Parser;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const KEY: &str = "hk_test_read_91ab";
+
+    fn api(base: &str) -> HiEnergy {
+        let argv = ["hienergy-mcp", "--base-url", base, "--max-retries", "2"];
+        let args = crate::config::Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_args(&args, |_| None).unwrap_or_else(|e| panic!("{e}"));
+        HiEnergy::new(&config)
+    }
+
+    async fn answering(response: ResponseTemplate) -> MockServer {
+        let mock = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(response)
+            .mount(&mock)
+            .await;
+        mock
+    }
+
+    async fn sent(mock: &MockServer) -> usize {
+        mock.received_requests().await.map_or(0, |r| r.len())
+    }
+
+    #[test]
+    fn reads_are_beside_the_contacts_endpoint_under_any_prefix() {
+        for (base, expected) in [
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/api/v1/search"),
+            ("http://127.0.0.1:9/", "http://127.0.0.1:9/api/v1/search"),
+            (
+                "http://127.0.0.1:9/hi/energy",
+                "http://127.0.0.1:9/hi/energy/api/v1/search",
+            ),
+        ] {
+            assert_eq!(api(base).read_url(SEARCH_PATH).as_str(), expected, "{base}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_echoed_in_an_answer_is_scrubbed_from_every_member() {
+        let body = json!({"data": [{"id": 1, "name": format!("echo {KEY}"), KEY: [KEY]}]});
+        let mock = answering(ResponseTemplate::new(200).set_body_json(body)).await;
+        let answer = api(&mock.uri()).get(KEY, ADVERTISERS_PATH, &[]).await;
+        let text = answer
+            .map(|a| a.to_string())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains("echo [redacted]"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_a_bad_response_read_once() {
+        let huge = " ".repeat(MAX_BODY_BYTES + 1);
+        let mock = answering(ResponseTemplate::new(200).set_body_string(huge)).await;
+        let error = api(&mock.uri()).get(KEY, CONTACTS_PATH, &[]).await.err();
+        let error = error.unwrap_or_else(|| panic!("a body over the cap should fail"));
+        assert_eq!(
+            (error.kind, error.created),
+            (ErrorKind::BadResponse, Created::No)
+        );
+        assert_eq!(sent(&mock).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_401_or_a_404_is_not_sent_again_and_a_5xx_is() {
+        for (status, kind, requests) in [
+            (401, ErrorKind::Unauthorized, 1),
+            (404, ErrorKind::BadResponse, 1),
+            (502, ErrorKind::UpstreamError, 3),
+        ] {
+            let mock = answering(ResponseTemplate::new(status)).await;
+            let error = api(&mock.uri()).get(KEY, SEARCH_PATH, &[]).await.err();
+            let error = error.unwrap_or_else(|| panic!("{status} should fail"));
+            assert_eq!((error.kind, error.created), (kind, Created::No), "{status}");
+            assert_eq!(sent(&mock).await, requests, "{status}");
         }
     }
 }

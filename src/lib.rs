@@ -6,7 +6,10 @@
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs
 //! the server on [`transport`] (rmcp's line transport, with `tools/call`
 //! decoded directly); [`schema`] makes the tool's schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
-//! off each answer, which `add_contacts` paces itself by. [`setup`] is the
+//! off each answer, which `add_contacts` paces itself by. The read tools
+//! (`search_advertisers`, `search_contacts`) GET through [`hienergy`] and
+//! read rows with [`rows`] (every shape HiEnergy documents); [`existing`]
+//! tells whether a contact is already in HiEnergy. [`setup`] is the
 //! `setup` subcommand: it writes this server into an MCP client's config
 //! file and never runs while serving.
 
@@ -15,8 +18,10 @@ pub mod budget;
 pub mod config;
 pub mod contact;
 pub mod dedupe;
+pub mod existing;
 pub mod hienergy;
 pub mod outcome;
+pub mod rows;
 pub mod schema;
 pub mod server;
 pub mod setup;

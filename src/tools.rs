@@ -6,6 +6,9 @@
 
 pub mod add_contact;
 pub mod add_contacts;
+pub mod read;
+pub mod search_advertisers;
+pub mod search_contacts;
 pub mod send;
 
 use rmcp::model::{CallToolResult, ProgressNotificationParam, ProgressToken, Tool};
@@ -59,12 +62,22 @@ pub fn unusable(config: &Config) -> Option<ToolError> {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn all() -> Vec<Tool> {
-    vec![add_contact::tool(), add_contacts::tool()]
+    vec![
+        search_advertisers::tool(),
+        search_contacts::tool(),
+        add_contact::tool(),
+        add_contacts::tool(),
+    ]
 }
 
 /// The names of every tool, for messages about an unknown one.
 pub fn names() -> Vec<&'static str> {
-    vec![add_contact::NAME, add_contacts::NAME]
+    vec![
+        search_advertisers::NAME,
+        search_contacts::NAME,
+        add_contact::NAME,
+        add_contacts::NAME,
+    ]
 }
 
 /// What a call brings besides its arguments.
@@ -109,6 +122,10 @@ pub async fn call(
     match name {
         add_contact::NAME => Some(add_contact::call(backend, arguments, context.cancelled).await),
         add_contacts::NAME => Some(add_contacts::call(backend, arguments, &context).await),
+        search_advertisers::NAME => {
+            Some(search_advertisers::call(backend, arguments, &context).await)
+        }
+        search_contacts::NAME => Some(search_contacts::call(backend, arguments, &context).await),
         _ => None,
     }
 }

@@ -17,6 +17,8 @@
 //! - `batch`: `add_contacts`: a list in one call, pacing, cancel, progress.
 //! - `faults`: every HiEnergy or network fault → kind, `created`, and how
 //!   many requests were sent.
+//! - `reads`: `search_advertisers` and `search_contacts` against every
+//!   documented read shape; bad input, search down, 5xx on reads.
 //! - `raw_protocol`: JSON-RPC spoken as bytes: framing, malformed input,
 //!   concurrency, exit on EOF, signals and a closed stdout.
 //! - `protocol_revisions`: 2026-07-28 (no initialize) and the older ones.
@@ -56,6 +58,7 @@ mod manifest;
 mod proptest_args;
 mod protocol_revisions;
 mod raw_protocol;
+mod reads;
 mod release;
 mod sdk;
 mod settings;

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{BIN, TEST_KEY};
+use crate::common::{BIN, TEST_KEY, mount_reads};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -65,6 +65,12 @@ fn call(label: &str, arguments: Value) -> Value {
     json!({"label": label, "tool": "add_contact", "arguments": arguments})
 }
 
+/// A call of a read tool: `found:` labels expect a success, `read:<kind>`
+/// an error of that kind.
+fn read(label: &str, tool: &str, arguments: Value) -> Value {
+    json!({"label": label, "tool": tool, "arguments": arguments})
+}
+
 fn contact(tag: &str) -> Value {
     json!({"advertiser_id": 42, "email": email(tag), "name": "Jane Doe"})
 }
@@ -107,6 +113,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         )
         .await;
     }
+    mount_reads(&mock).await;
     let base_env =
         json!({"HIENERGY_BASE_URL": mock.uri(), "HIENERGY_API_KEY": TEST_KEY, "NO_PROXY": "*"});
     let mut gemini = contact("gemini");
@@ -128,6 +135,16 @@ async fn the_typescript_sdk_accepts_every_result() {
                 call("replayed", as_string),
                 call("dry_run", dry),
                 call("gemini_wait_for_previous", gemini),
+                read("found:two_records", "search_advertisers", json!({"query": "https://www.aloyoga.com"})),
+                read("found:by_name", "search_advertisers", json!({"query": "Alo Yoga", "limit": 25})),
+                read("found:no_match", "search_advertisers", json!({"query": "nothing.com"})),
+                read("found:search_down", "search_advertisers", json!({"query": "down"})),
+                read("read:upstream_error", "search_advertisers", json!({"query": "boom"})),
+                read("read:invalid_arguments", "search_advertisers", json!({"query": " ", "limit": 99})),
+                read("found:contact", "search_contacts", json!({"email": "jane.doe@aloyoga.com", "advertiser_id": 42})),
+                read("found:hidden", "search_contacts", json!({"email": "hidden@aloyoga.com"})),
+                read("found:by_advertiser", "search_contacts", json!({"advertiser_id": 43})),
+                read("read:invalid_arguments", "search_contacts", json!({})),
             ]},
             {"env": {"HIENERGY_BASE_URL": mock.uri(), "HIENERGY_TIMEOUT": ""}, "calls": [
                 call("not_configured", contact("ok")),
@@ -166,15 +183,17 @@ async fn the_typescript_sdk_accepts_every_result() {
     for session in &sessions {
         assert!(session.get("failed").is_none(), "session failed: {session}");
         let tools = session["tools"].as_array().cloned().unwrap_or_default();
-        assert!(
-            tools
-                .iter()
-                .any(|t| t["name"] == "add_contact" && t["hasOutputSchema"] == true),
-            "{session}"
-        );
+        for name in hienergy_mcp::tools::names() {
+            assert!(
+                tools
+                    .iter()
+                    .any(|t| t["name"] == name && t["hasOutputSchema"] == true),
+                "{name}: {session}"
+            );
+        }
         calls.extend(session["calls"].as_array().cloned().unwrap_or_default());
     }
-    assert_eq!(calls.len(), 11, "{report}");
+    assert_eq!(calls.len(), 21, "{report}");
     for call in &calls {
         let label = call["label"].as_str().unwrap_or_default();
         assert!(
@@ -185,8 +204,9 @@ async fn the_typescript_sdk_accepts_every_result() {
         let structured = &call["structuredContent"];
         let expected_kind = match label {
             "created" | "replayed" | "dry_run" | "gemini_wait_for_previous" => None,
+            found if found.starts_with("found:") => None,
             "bad_setting" => Some("not_configured"),
-            kind => Some(kind),
+            kind => Some(kind.trim_start_matches("read:")),
         };
         match expected_kind {
             Some(kind) => {
@@ -206,6 +226,19 @@ async fn the_typescript_sdk_accepts_every_result() {
     };
     assert_eq!(by_label("replayed")["structuredContent"]["replayed"], true);
     assert_eq!(by_label("dry_run")["structuredContent"]["dry_run"], true);
+    let records = &by_label("found:two_records")["structuredContent"]["advertisers"];
+    assert_eq!(
+        (records[0]["id"].clone(), records[1]["id"].clone()),
+        (json!(42), json!(43))
+    );
+    assert_eq!(
+        by_label("found:search_down")["structuredContent"]["search_available"],
+        false
+    );
+    assert_eq!(
+        by_label("found:contact")["structuredContent"]["contacts"][0]["id"],
+        7
+    );
     assert_eq!(
         by_label("gemini_wait_for_previous")["structuredContent"]["contact"]["id"],
         7

@@ -20,6 +20,7 @@ pub const DESCRIPTION: &str = "\
 Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
 Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
 and the contact's email; every other field is optional. \
+With only a brand's name or domain, find its id with search_advertisers first; search_contacts shows whether the person is already there. \
 This writes to a live CRM: call it once per contact; for two or more contacts, call add_contacts once with the whole list instead. \
 An identical call that already succeeded is not sent again: it returns the first result with replayed: true (no new contact). \
 Set dry_run: true to preview the exact request without sending it. \

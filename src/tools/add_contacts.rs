@@ -33,7 +33,7 @@ pub const DESCRIPTION: &str = "\
 Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
 use this whenever there are two or more contacts to add (a list, a spreadsheet); use add_contact for a single contact. \
 contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) \
-is required unless the top-level advertiser_id gives it for every item without one. \
+is required unless the top-level advertiser_id gives it for every item without one (find it with search_advertisers; search_contacts lists who is already there). \
 Each item is checked on its own: invalid items are reported with their index and field (e.g. contacts[3].email) and the valid ones are still sent. \
 The result lists every item in input order with its status: created; replayed (an identical contact was already created, no new one); \
 failed (with error.kind, error.hint and error.created); or not_sent (never sent, e.g. HiEnergy's rate limit or a cancellation: nothing was created). \

@@ -138,3 +138,104 @@ pub async fn posts(server: &wiremock::MockServer) -> usize {
 pub fn minimal_contact() -> Value {
     json!({"advertiser_id": 42, "email": "jane.doe@example.com"})
 }
+
+/// HiEnergy's read endpoints, as the fake serves them.
+pub const SEARCH_PATH: &str = "/api/v1/search";
+pub const ADVERTISERS_PATH: &str = "/api/v1/advertisers";
+pub const CONTACTS_LIST_PATH: &str = "/api/v1/contacts";
+
+/// A fake HiEnergy's reads, in every documented shape:
+/// - `GET /advertisers?domain=aloyoga.com`: one brand with two records
+///   (42 on Awin, 43 on CJ), JSON:API rows with string ids;
+///   `domain=nothing.com`: no rows.
+/// - universal search: `q=Alo Yoga` flat rows with integer ids and `title`;
+///   `q=nothing.com` no match; `q=down` the index down
+///   (`searchkick_available: false`); `q=boom` and contacts `q=boom` a 503.
+/// - contacts: `email=jane.doe@aloyoga.com` in the `{"contacts": {"data"}}`
+///   wrapper with string ids; `email=hidden@aloyoga.com` a contact rated
+///   below 1, so not listed; `advertiser_id=43` flat rows with integer ids.
+pub async fn mount_reads(server: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let ok = |body: Value| ResponseTemplate::new(200).set_body_json(body);
+    let record = |id: &str, network: &str| {
+        json!({"id": id, "type": "advertiser", "attributes": {
+            "name": "Alo Yoga", "domain": "aloyoga.com", "network_name": network,
+            "publisher_name": "HiEnergy", "status": "approved"}})
+    };
+    let meta = json!({"current_page": 1, "next_page": null, "per_page": 10});
+    let answers = [
+        (
+            ADVERTISERS_PATH,
+            ("domain", "aloyoga.com"),
+            ok(json!({"data": [record("42", "Awin"), record("43", "CJ")], "meta": meta})),
+        ),
+        (
+            ADVERTISERS_PATH,
+            ("domain", "nothing.com"),
+            ok(json!({"data": [], "meta": meta})),
+        ),
+        (
+            SEARCH_PATH,
+            ("q", "Alo Yoga"),
+            ok(json!({"query": "Alo Yoga", "results": {"advertisers": {"data": [
+                {"id": 42, "type": "advertiser", "title": "Alo Yoga", "subtitle": "Awin · HiEnergy", "slug": "alo-yoga", "domain": "aloyoga.com", "status": "approved"},
+                {"id": 43, "type": "advertiser", "title": "Alo Yoga", "subtitle": "CJ · HiEnergy", "slug": "alo-yoga-cj", "domain": "aloyoga.com", "status": "approved"}
+            ], "total": 2}}, "meta": {"per_type_limit": 10, "types": ["advertisers"], "searchkick_available": true}})),
+        ),
+        (
+            SEARCH_PATH,
+            ("q", "nothing.com"),
+            ok(json!({"query": "nothing.com", "results": {"advertisers": {"data": [], "total": 0}}, "meta": {"searchkick_available": true}})),
+        ),
+        (
+            SEARCH_PATH,
+            ("q", "down"),
+            ok(json!({"query": "down", "results": {"advertisers": {"data": [], "total": 0}, "contacts": {"data": [], "total": 0}}, "meta": {"searchkick_available": false}})),
+        ),
+        (
+            SEARCH_PATH,
+            ("q", "boom"),
+            ResponseTemplate::new(503).set_body_json(json!({"error": {"code": "unavailable", "message": "Search timed out", "request_id": "req-r"}})),
+        ),
+        (
+            CONTACTS_LIST_PATH,
+            ("email", "jane.doe@aloyoga.com"),
+            ok(json!({"contacts": {"data": [{"id": "7", "type": "contact", "attributes": {
+                "email": "Jane.Doe@AloYoga.com", "name": "Jane Doe", "job_title": "Affiliate Manager",
+                "advertiser_id": "42", "advertiser_name": "Alo Yoga"}}]}})),
+        ),
+        (
+            CONTACTS_LIST_PATH,
+            ("email", "hidden@aloyoga.com"),
+            ok(json!({"data": [], "meta": meta})),
+        ),
+        (
+            CONTACTS_LIST_PATH,
+            ("advertiser_id", "43"),
+            ok(json!({"data": [
+                {"id": 8, "email": "sam@aloyoga.com", "name": "Sam Lee", "advertiser_id": 43, "phone": "+1 415 555 0100"},
+                {"id": 9, "email": "kim@aloyoga.com", "name": "Kim Park", "advertiser_id": "alo-yoga-cj"}
+            ], "meta": meta})),
+        ),
+    ];
+    for (at, (name, value), response) in answers {
+        Mock::given(method("GET"))
+            .and(path(at))
+            .and(query_param(name, value))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+}
+
+/// The requests the fake HiEnergy received at `at` (a path), any method.
+pub async fn requests_to(server: &wiremock::MockServer, at: &str) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == at)
+        .collect()
+}
