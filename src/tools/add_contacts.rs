@@ -754,15 +754,7 @@ impl Output {
     /// The totals, which items failed or were not sent by kind, and what
     /// to do about them.
     fn summary_head(&self) -> String {
-        let tally = self.summary.as_ref();
-        let count = |pick: fn(&Tally) -> usize| tally.map(pick).unwrap_or_default();
-        let (failed, not_sent) = (count(|t| t.failed), count(|t| t.not_sent));
-        let mut text = format!(
-            "Of {} contacts: {} created, {} replayed (already created: no new contact), {failed} failed, {not_sent} not_sent.",
-            self.results.len(),
-            count(|t| t.created),
-            count(|t| t.replayed),
-        );
+        let mut text = format!("Of {}.", self.counts());
         for (status, lead) in [(Status::Failed, "Failed"), (Status::NotSent, "Not sent")] {
             let groups = by_kind(&self.results, status);
             if !groups.is_empty() {
@@ -781,7 +773,11 @@ impl Output {
                 if unknown.len() == 1 { "it" } else { "them" }
             ));
         }
-        if failed + not_sent > 0 {
+        if self
+            .summary
+            .as_ref()
+            .is_some_and(|t| t.failed + t.not_sent > 0)
+        {
             text.push_str(if self.guard_enabled {
                 " Fix what the errors name and send the same list again: items already created come back replayed, not created twice."
             } else {
@@ -791,6 +787,20 @@ impl Output {
         text
     }
 
+    /// "3 contacts: 1 created, 0 replayed (…), 1 failed, 1 not_sent".
+    fn counts(&self) -> String {
+        let tally = self.summary.as_ref();
+        let count = |pick: fn(&Tally) -> usize| tally.map(pick).unwrap_or_default();
+        format!(
+            "{} contacts: {} created, {} replayed (already created: no new contact), {} failed, {} not_sent",
+            self.results.len(),
+            count(|t| t.created),
+            count(|t| t.replayed),
+            count(|t| t.failed),
+            count(|t| t.not_sent),
+        )
+    }
+
     fn dry_run_head(&self) -> String {
         let requests: Vec<&Preview> = self
             .results
@@ -798,9 +808,9 @@ impl Output {
             .filter_map(|i| i.request.as_ref())
             .collect();
         let mut text = format!(
-            "Dry run: nothing was sent. {} of {} contacts would be sent",
+            "Dry run: nothing was sent ({}). {} would be sent",
+            self.counts(),
             requests.len(),
-            self.results.len(),
         );
         if let Some(request) = requests.first() {
             text.push_str(&format!(
