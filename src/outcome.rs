@@ -581,6 +581,23 @@ mod tests {
         }
     }
 
+    /// The key goes in a JSON "env" block for most clients, opencode's
+    /// "environment", Codex's env table, or the Claude Desktop
+    /// extension's setting: the hint must not name only one.
+    #[test]
+    fn the_not_configured_hint_fits_every_way_of_starting_the_server() {
+        let hint = ErrorKind::NotConfigured.hint();
+        for way in [
+            "\"env\"",
+            "\"environment\" in opencode",
+            "Codex",
+            "Claude Desktop extension",
+            "setup",
+        ] {
+            assert!(hint.contains(way), "{way} not in {hint}");
+        }
+    }
+
     #[test]
     fn retryable_is_pinned_per_kind() {
         // Retrying the same arguments can help only where the failure is

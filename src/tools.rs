@@ -186,6 +186,18 @@ mod tests {
                     }
                 }
             }
+            // A call refused as a whole answers `{"error": …}` whatever the
+            // tool (ToolError::into_result): every output type carries it.
+            let error = Value::Object(
+                crate::schema::output_schema::<crate::outcome::ErrorBody>()
+                    .as_ref()
+                    .clone(),
+            );
+            let mut listed = output["properties"]["error"].clone();
+            if let Some(listed) = listed.as_object_mut() {
+                listed.remove("description");
+            }
+            assert_eq!(listed, error, "{} has no shared error member", tool.name);
             let description = tool.description.as_deref().unwrap_or_default();
             for other in names().into_iter().filter(|n| *n != tool.name) {
                 assert!(
