@@ -695,19 +695,18 @@ impl Reply for Output {
         } else {
             self.summary_head()
         };
-        let mut hints: Vec<&str> = Vec::new();
+        let mut hints: Vec<(ErrorKind, &str)> = Vec::new();
         for item in &self.results {
             text.push('\n');
             text.push_str(&item.line());
             if let Some(error) = &item.error
-                && !hints.contains(&error.hint.as_str())
+                && !hints.contains(&(error.kind, error.hint.as_str()))
             {
-                hints.push(&error.hint);
+                hints.push((error.kind, &error.hint));
             }
         }
-        for hint in hints {
-            text.push_str("\nHint: ");
-            text.push_str(hint);
+        for (kind, hint) in hints {
+            text.push_str(&format!("\nHint ({}): {hint}", kind.as_str()));
         }
         text
     }
