@@ -32,6 +32,19 @@ pub const USER_AGENT: &str = concat!("hienergy-mcp/", env!("CARGO_PKG_VERSION"))
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 const REDACTED: &str = "[redacted]";
 
+/// With dry_run: the HTTP request that would be sent, API key redacted.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Preview {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: std::collections::BTreeMap<&'static str, &'static str>,
+    pub body: Map<String, Value>,
+    /// Whether a key is configured: the text says what a real call needs.
+    #[serde(skip)]
+    pub has_key: bool,
+}
+
 /// The client for HiEnergy's contacts endpoint.
 pub struct HiEnergy {
     endpoint: Url,
@@ -96,18 +109,28 @@ impl HiEnergy {
     }
 
     /// Exactly what [`Self::add_contact`] would send, with the key redacted.
-    pub fn preview(&self, contact: &Contact, has_key: bool) -> Value {
-        json!({
-            "method": "POST",
-            "url": self.endpoint.as_str(),
-            "headers": {
-                "X-Api-Key": if has_key { REDACTED } else { "(not set: HIENERGY_API_KEY is required to send)" },
-                "Accept": JSON_MEDIA_TYPE,
-                "Content-Type": JSON_MEDIA_TYPE,
-                "User-Agent": USER_AGENT,
+    pub fn preview(&self, contact: &Contact, has_key: bool) -> Preview {
+        let key = if has_key {
+            REDACTED
+        } else {
+            "(not set: HIENERGY_API_KEY is required to send)"
+        };
+        Preview {
+            method: "POST",
+            url: self.endpoint.to_string(),
+            headers: [
+                ("Accept", JSON_MEDIA_TYPE),
+                ("Content-Type", JSON_MEDIA_TYPE),
+                ("User-Agent", USER_AGENT),
+                ("X-Api-Key", key),
+            ]
+            .into(),
+            body: match request_body(contact) {
+                Value::Object(body) => body,
+                _ => Map::new(),
             },
-            "body": request_body(contact),
-        })
+            has_key,
+        }
     }
 
     async fn client(&self) -> Result<&reqwest::Client, ToolError> {

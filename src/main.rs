@@ -63,10 +63,11 @@ fn main() -> ExitCode {
     // says nothing above debug.
     match &config.api_key_source {
         Some(source) => tracing::debug!(base_url = %config.base_url, "API key from {source}"),
-        None => tracing::warn!(
-            "no API key: set HIENERGY_API_KEY in this server's \"env\" in your MCP client config; \
-             calls will answer not_configured until then (dry_run still works)"
-        ),
+        None => tracing::warn!(concat!(
+            "no API key: set HIENERGY_API_KEY in ",
+            hienergy_mcp::where_the_key_goes!(),
+            "; calls will answer not_configured until then (dry_run still works)"
+        )),
     }
 
     // A person, not a client, started it: say what it is waiting for.

@@ -135,6 +135,39 @@ mod tests {
     use super::*;
     use crate::schema::tests::walk;
 
+    /// What a client sees of this server before its first call, as one
+    /// reviewed file: `initialize` (instructions included) and
+    /// `tools/list` (every description and schema), read by rmcp's client
+    /// over an in-process pipe. The version is redacted.
+    #[tokio::test]
+    async fn initialize_and_tools_list_snapshot() {
+        use rmcp::ServiceExt;
+        let config = crate::config::Config::from_args(&Default::default(), |_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = crate::server::HiEnergyServer::new(config, CancellationToken::new());
+        let (client_end, server_end) = tokio::io::duplex(1 << 16);
+        let serving = tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_end).await {
+                let _ = running.waiting().await;
+            }
+        });
+        let client = ().serve(client_end).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut initialize =
+            serde_json::to_value(client.peer_info()).unwrap_or_else(|e| panic!("{e}"));
+        initialize["serverInfo"]["version"] = "[version]".into();
+        let tools = client
+            .list_tools(None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tools = serde_json::to_value(tools).unwrap_or_else(|e| panic!("{e}"));
+        insta::assert_json_snapshot!(serde_json::json!({
+            "initialize": initialize,
+            "tools/list": tools,
+        }));
+        let _ = client.cancel().await;
+        let _ = serving.await;
+    }
+
     #[test]
     fn every_tool_has_portable_schemas_and_points_to_the_others() {
         let tools = all();
@@ -170,6 +203,18 @@ mod tests {
                     }
                 }
             }
+            // A call refused as a whole answers `{"error": …}` whatever the
+            // tool (ToolError::into_result): every output type carries it.
+            let error = Value::Object(
+                crate::schema::output_schema::<crate::outcome::ErrorBody>()
+                    .as_ref()
+                    .clone(),
+            );
+            let mut listed = output["properties"]["error"].clone();
+            if let Some(listed) = listed.as_object_mut() {
+                listed.remove("description");
+            }
+            assert_eq!(listed, error, "{} has no shared error member", tool.name);
             let description = tool.description.as_deref().unwrap_or_default();
             for other in names().into_iter().filter(|n| *n != tool.name) {
                 assert!(

@@ -60,9 +60,105 @@ fn schema_problems(schema: &jsonschema::Validator, result: &Value) -> Vec<String
         .collect()
 }
 
+/// Claude Code shows the model only the text of an error result, opencode
+/// only the text of every result: each fact in structuredContent an agent
+/// acts on must be in the text too. The check walks the structured content,
+/// so a member nobody classified below fails here rather than going
+/// unsaid. A list's items are checked on their own line.
+fn text_holds_facts(result: &Value) {
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    let structured = &result["structuredContent"];
+    let mut needed = Vec::new();
+    facts(structured, &mut needed);
+    for fact in &needed {
+        assert!(
+            text.contains(fact.as_str()),
+            "{fact:?} is not in the text:\n{text}\n{structured}"
+        );
+    }
+    for item in structured["results"].as_array().into_iter().flatten() {
+        let prefix = format!("contacts[{}]: ", item["index"]);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no line for {prefix}:\n{text}"));
+        let mut needed = Vec::new();
+        facts(item, &mut needed);
+        // Said once for the whole list: each distinct hint, the endpoint.
+        let shared = [&item["error"]["hint"], &item["request"]["url"]];
+        for fact in needed {
+            let place = if shared.iter().any(|s| s.as_str() == Some(&fact)) {
+                text
+            } else {
+                line
+            };
+            assert!(
+                place.contains(&fact),
+                "{fact:?} is not on {place:?}\n{item}"
+            );
+        }
+    }
+}
+
+/// The text each member of a result needs said.
+fn facts(value: &Value, out: &mut Vec<String>) {
+    let Some(members) = value.as_object() else {
+        return;
+    };
+    let plain = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    for (key, member) in members {
+        match key.as_str() {
+            // The error: what failed, what to do, and the flags acted on.
+            "kind" | "message" | "hint" => out.push(plain(member)),
+            "created" | "retry_after_seconds" | "previous_attempt" | "retryable" => {
+                out.push(format!("{key}: {}", plain(member)))
+            }
+            "status" if member.is_number() => out.push(format!("HTTP {member}")),
+            "fields" => {
+                for f in member.as_array().into_iter().flatten() {
+                    out.push(format!("{}: {}", plain(&f["field"]), plain(&f["problem"])));
+                }
+            }
+            "error" => facts(member, out),
+            // Support details, not needed to act.
+            "code" | "request_id" => {}
+            // The contact: its id; the rest is what the agent sent.
+            "contact" => {
+                if let Some(id) = member.get("id") {
+                    out.push(plain(id));
+                }
+            }
+            "replayed" => {
+                if member == true {
+                    out.push("replayed".into());
+                }
+            }
+            "dry_run" => out.push("Dry run: nothing was sent".into()),
+            // The preview is for a client that shows it; the text says
+            // where it would go.
+            "request" => out.push(plain(&member["url"])),
+            "summary" => {
+                for (status, n) in member.as_object().into_iter().flatten() {
+                    out.push(format!("{n} {status}"));
+                }
+            }
+            // Each on its own line, checked by the caller.
+            "results" => {}
+            // An item's own: status as a word; the copy it repeats.
+            "status" => out.push(plain(member)),
+            "index" => {}
+            "duplicate_of" => out.push(format!("same as contacts[{member}]")),
+            other => panic!(
+                "{other}: a member the text check does not know; say in the text what an agent needs of it, then add it here"
+            ),
+        }
+    }
+}
+
 /// Checks one result against the schema and returns what it is, for the
 /// tally of shapes covered.
 fn conforms(schema: &jsonschema::Validator, result: &Value) -> String {
+    text_holds_facts(result);
     let problems = schema_problems(schema, result);
     let structured = &result["structuredContent"];
     assert!(
@@ -262,6 +358,7 @@ async fn every_result_matches_the_advertised_output_schema() {
 /// and returns the shapes it shows: its whole-call error, or "dry_run",
 /// or each status (with the error kind and created of failures).
 fn list_conforms(schema: &jsonschema::Validator, result: &Value) -> BTreeSet<String> {
+    text_holds_facts(result);
     let problems = schema_problems(schema, result);
     let structured = &result["structuredContent"];
     assert!(

@@ -1,16 +1,16 @@
 //! `add_contact`: one contact, one POST, one result.
 
-use std::sync::Arc;
-
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
 use super::send::{self, Sent};
 use crate::contact::AddContactArgs;
-use crate::hienergy::HiEnergy;
-use crate::outcome::{self, ToolError, success_result};
+use crate::hienergy::Preview;
+use crate::outcome::{self, ErrorBody, PreviousAttempt, Reply, ToolError};
 use crate::schema;
 
 pub const NAME: &str = "add_contact";
@@ -31,7 +31,7 @@ On failure the result carries error.kind, error.hint (what to do next) and error
 pub fn tool() -> Tool {
     Tool::new(NAME, DESCRIPTION, schema::input_schema())
         .with_title(TITLE)
-        .with_raw_output_schema(Arc::new(output_schema()))
+        .with_raw_output_schema(schema::output_schema::<Output>())
         .with_annotations(
             ToolAnnotations::with_title(TITLE)
                 .read_only(false)
@@ -41,57 +41,66 @@ pub fn tool() -> Tool {
         )
 }
 
-/// Every shape `add_contact` answers with, in one portable schema: a
-/// created or replayed contact, a dry-run preview, or an error. Clients
-/// such as the TypeScript SDK check error results against it too, so the
-/// error object is described member by member.
-pub fn output_schema() -> Map<String, Value> {
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "contact": {
-                "type": "object",
-                "description": "On success: the contact as HiEnergy returned it (its `data` member), including its id.",
-                "additionalProperties": true
-            },
-            "replayed": {
-                "type": "boolean",
-                "description": "true when this is the result of an identical earlier call in this session: no new contact was created."
-            },
-            "previous_attempt": {
-                "type": "string",
-                "enum": ["unknown"],
-                "description": "Present when an identical earlier call ended with created \"unknown\": check HiEnergy for a duplicate."
-            },
-            "dry_run": {
-                "type": "boolean",
-                "description": "true when nothing was sent: `request` shows what would have been."
-            },
-            "request": preview_schema(),
-            "error": outcome::error_schema(),
-        },
-        "additionalProperties": false
-    });
-    match schema {
-        Value::Object(map) => map,
-        _ => Map::new(),
+/// Every shape `add_contact` answers with: a created or replayed contact,
+/// a dry-run preview, or an error. Its schema is the outputSchema.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Output {
+    /// On success: the contact as HiEnergy returned it (its `data` member), including its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Map<String, Value>>,
+    /// true when this is the result of an identical earlier call in this session: no new contact was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<bool>,
+    /// Present when an identical earlier call ended with created "unknown": check HiEnergy for a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_attempt: Option<PreviousAttempt>,
+    /// true when nothing was sent: `request` shows what would have been.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// With dry_run: the HTTP request that would be sent, API key redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<Preview>,
+    /// Present when the call failed (isError: true): what went wrong and what to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl Reply for Output {
+    fn text(&self) -> String {
+        let mut text = match (&self.error, &self.contact, &self.request) {
+            (Some(error), _, _) => error.text(),
+            (None, Some(contact), _) => {
+                outcome::success_sentence(contact, self.replayed == Some(true))
+            }
+            (None, None, Some(request)) => dry_run_text(request),
+            (None, None, None) => String::new(),
+        };
+        if self.previous_attempt.is_some() {
+            text.push(' ');
+            text.push_str(PreviousAttempt::TEXT);
+            text.push('.');
+        }
+        text
+    }
+
+    fn is_error(&self) -> bool {
+        self.error.is_some()
     }
 }
 
-/// The schema of a dry run's `request`: what [`HiEnergy::preview`] writes.
-pub fn preview_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "With dry_run: the HTTP request that would be sent, API key redacted.",
-        "properties": {
-            "method": {"type": "string"},
-            "url": {"type": "string"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "body": {"type": "object", "additionalProperties": true}
-        },
-        "required": ["method", "url", "headers", "body"],
-        "additionalProperties": false
-    })
+/// What a dry run says: the request a real call would send.
+pub fn dry_run_text(request: &Preview) -> String {
+    let body = serde_json::to_string(&request.body).unwrap_or_default();
+    let key_note = if request.has_key {
+        "the API key is configured (redacted here)"
+    } else {
+        "no API key is configured yet, so a real call would fail with not_configured"
+    };
+    format!(
+        "Dry run: nothing was sent. A real call would {} {} with body {body}; {key_note}.",
+        request.method, request.url
+    )
 }
 
 /// One `add_contact` call, from raw arguments to the result the agent
@@ -109,48 +118,38 @@ pub async fn call(
         return error.into_result();
     }
     if args.dry_run {
-        return dry_run_result(&backend.api, &args, backend.config.api_key().is_some());
+        let has_key = backend.config.api_key().is_some();
+        return Output {
+            dry_run: Some(true),
+            request: Some(backend.api.preview(&args.contact, has_key)),
+            ..Output::default()
+        }
+        .into_result();
     }
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
     };
-    let extra_for = |previous_unknown: bool| {
-        let mut extra = Map::new();
-        if previous_unknown {
-            extra.insert("previous_attempt".into(), json!("unknown"));
-        }
-        extra
-    };
-    match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
+    let output = match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
         Sent::Created {
             contact,
             replayed,
             previous_unknown,
-        } => {
-            let mut extra = extra_for(previous_unknown);
-            extra.insert("replayed".into(), json!(replayed));
-            success_result(contact, extra)
-        }
+        } => Output {
+            contact: Some(contact),
+            replayed: Some(replayed),
+            previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            ..Output::default()
+        },
         Sent::Failed {
             error,
             previous_unknown,
-        } => error.into_result_with(extra_for(previous_unknown)),
+        } => Output {
+            error: Some(error.body()),
+            previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            ..Output::default()
+        },
         // Only a paced send is ever held back, and this one is not.
-        Sent::NotSent(error) => error.into_result(),
-    }
-}
-
-fn dry_run_result(api: &HiEnergy, args: &AddContactArgs, has_key: bool) -> CallToolResult {
-    let request = api.preview(&args.contact, has_key);
-    let body = crate::hienergy::request_body_text(&args.contact);
-    let key_note = if has_key {
-        "the API key is configured (redacted here)"
-    } else {
-        "no API key is configured yet, so a real call would fail with not_configured"
+        Sent::NotSent(error) => return error.into_result(),
     };
-    let text = format!(
-        "Dry run: nothing was sent. A real call would POST {} with body {body}; {key_note}.",
-        api.endpoint()
-    );
-    outcome::tool_result(json!({"dry_run": true, "request": request}), text, false)
+    output.into_result()
 }

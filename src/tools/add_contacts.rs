@@ -7,17 +7,21 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::send::{self, Pacing, Sent};
-use super::{Backend, CallContext, add_contact};
+use super::{Backend, CallContext};
 use crate::contact::{self, AddContactArgs, CLIENT_INJECTED, Contact};
-use crate::outcome::{self, Created, ErrorKind, FieldProblem, ToolError, truncate};
+use crate::hienergy::Preview;
+use crate::outcome::{
+    self, Created, ErrorBody, ErrorKind, FieldProblem, PreviousAttempt, Reply, ToolError, truncate,
+};
 use crate::{dedupe, schema};
 
 pub const NAME: &str = "add_contacts";
@@ -44,7 +48,7 @@ Set dry_run: true to check every item and preview the requests without sending a
 pub fn tool() -> Tool {
     Tool::new(NAME, DESCRIPTION, input_schema())
         .with_title(TITLE)
-        .with_raw_output_schema(Arc::new(output_schema()))
+        .with_raw_output_schema(schema::output_schema::<Output>())
         .with_annotations(
             ToolAnnotations::with_title(TITLE)
                 .read_only(false)
@@ -100,68 +104,53 @@ pub fn input_schema() -> Map<String, Value> {
 }
 
 /// Every shape `add_contacts` answers with: the per-item results and their
-/// totals, or, when the call as a whole was refused, only `error`.
-pub fn output_schema() -> Map<String, Value> {
-    let count = |what: &str| json!({"type": "integer", "minimum": 0, "description": what});
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "summary": {
-                "type": "object",
-                "description": "How many items ended in each status; they add up to the number of contacts.",
-                "properties": {
-                    "created": count("Contacts HiEnergy created in this call."),
-                    "replayed": count("Items an identical earlier call, or an identical item earlier in this list, had already created: no new contact."),
-                    "failed": count("Items that were invalid or that HiEnergy did not create; see each item's error."),
-                    "not_sent": count("Items never sent (rate limit, cancellation, or dry_run): nothing was created.")
-                },
-                "required": ["created", "replayed", "failed", "not_sent"],
-                "additionalProperties": false
-            },
-            "results": {
-                "type": "array",
-                "maxItems": MAX_CONTACTS,
-                "description": "One entry per contact, in input order.",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "index": {"type": "integer", "minimum": 0, "description": "The item's position in `contacts`, from 0."},
-                        "status": {
-                            "type": "string",
-                            "enum": ["created", "replayed", "failed", "not_sent"],
-                            "description": "created: a new contact. replayed: already created, no new contact. failed: see error (error.created says whether it may exist). not_sent: never sent, nothing created."
-                        },
-                        "contact": {
-                            "type": "object",
-                            "description": "With created or replayed: the contact as HiEnergy returned it, including its id.",
-                            "additionalProperties": true
-                        },
-                        "error": outcome::error_schema(),
-                        "previous_attempt": {
-                            "type": "string",
-                            "enum": ["unknown"],
-                            "description": "An identical earlier call ended with created \"unknown\" and this one was sent anyway: check HiEnergy for a duplicate."
-                        },
-                        "duplicate_of": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "description": "This item is identical to the item at this index, so it was not sent again and shares that item's outcome."
-                        },
-                        "request": add_contact::preview_schema()
-                    },
-                    "required": ["index", "status"],
-                    "additionalProperties": false
-                }
-            },
-            "dry_run": {
-                "type": "boolean",
-                "description": "true when nothing was sent: each valid item's `request` shows what would have been."
-            },
-            "error": outcome::error_schema()
-        },
-        "additionalProperties": false
-    });
-    into_map(schema)
+/// totals, or, when the call as a whole was refused, only `error`. Its
+/// schema is the outputSchema.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Output {
+    /// How many items ended in each status; they add up to the number of contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<Tally>,
+    /// One entry per contact, in input order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_CONTACTS))]
+    results: Vec<ItemResult>,
+    /// true when nothing was sent: each valid item's `request` shows what would have been.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dry_run: Option<bool>,
+    /// Present when the call as a whole was refused (isError: true): what went wrong and what to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+    /// Whether a rerun of the same list is deduplicated: the text says how
+    /// to resend.
+    #[serde(skip)]
+    guard_enabled: bool,
+}
+
+/// How one item ended.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct ItemResult {
+    /// The item's position in `contacts`, from 0.
+    index: usize,
+    /// created: a new contact. replayed: already created, no new contact. failed: see error (error.created says whether it may exist). not_sent: never sent, nothing created.
+    status: Status,
+    /// With created or replayed: the contact as HiEnergy returned it, including its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<Map<String, Value>>,
+    /// With failed or not_sent: what went wrong and what to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+    /// An identical earlier call ended with created "unknown" and this one was sent anyway: check HiEnergy for a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_attempt: Option<PreviousAttempt>,
+    /// This item is identical to the item at this index, so it was not sent again and shares that item's outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<usize>,
+    /// With dry_run: the HTTP request that would be sent, API key redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<Preview>,
 }
 
 fn into_map(value: Value) -> Map<String, Value> {
@@ -509,7 +498,8 @@ async fn send_all(
     sent
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 enum Status {
     Created,
     Replayed,
@@ -547,7 +537,7 @@ struct Outcome {
     previous_unknown: bool,
     duplicate_of: Option<usize>,
     /// With dry_run: the request that would be sent.
-    request: Option<Value>,
+    request: Option<Preview>,
 }
 
 impl Outcome {
@@ -607,29 +597,16 @@ impl Outcome {
         }
     }
 
-    fn to_json(&self, index: usize) -> Value {
-        let mut item = Map::new();
-        item.insert("index".into(), json!(index));
-        item.insert("status".into(), json!(self.status.as_str()));
-        if let Some(contact) = &self.contact {
-            item.insert("contact".into(), Value::Object(contact.clone()));
+    fn item(&self, index: usize) -> ItemResult {
+        ItemResult {
+            index,
+            status: self.status,
+            contact: self.contact.clone(),
+            error: self.error.as_ref().map(ToolError::body),
+            previous_attempt: PreviousAttempt::from_flag(self.previous_unknown),
+            duplicate_of: self.duplicate_of,
+            request: self.request.clone(),
         }
-        if let Some(error) = &self.error
-            && let Value::Object(mut wrapped) = error.to_json()
-            && let Some(error) = wrapped.remove("error")
-        {
-            item.insert("error".into(), error);
-        }
-        if self.previous_unknown {
-            item.insert("previous_attempt".into(), json!("unknown"));
-        }
-        if let Some(first) = self.duplicate_of {
-            item.insert("duplicate_of".into(), json!(first));
-        }
-        if let Some(request) = &self.request {
-            item.insert("request".into(), request.clone());
-        }
-        Value::Object(item)
     }
 }
 
@@ -664,19 +641,24 @@ fn outcomes(batch: &Batch, sent: Vec<Option<Sent>>, stopped_by: &str) -> Vec<Out
     outcomes
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct Tally {
+    /// Contacts HiEnergy created in this call.
     created: usize,
+    /// Items an identical earlier call, or an identical item earlier in this list, had already created: no new contact.
     replayed: usize,
+    /// Items that were invalid or that HiEnergy did not create; see each item's error.
     failed: usize,
+    /// Items never sent (rate limit, cancellation, or dry_run): nothing was created.
     not_sent: usize,
 }
 
 impl Tally {
-    fn of(outcomes: &[Outcome]) -> Self {
+    fn of(results: &[ItemResult]) -> Self {
         let mut tally = Self::default();
-        for outcome in outcomes {
-            match outcome.status {
+        for item in results {
+            match item.status {
                 Status::Created => tally.created += 1,
                 Status::Replayed => tally.replayed += 1,
                 Status::Failed => tally.failed += 1,
@@ -685,90 +667,213 @@ impl Tally {
         }
         tally
     }
+}
 
-    fn to_json(&self) -> Value {
-        json!({
-            "created": self.created,
-            "replayed": self.replayed,
-            "failed": self.failed,
-            "not_sent": self.not_sent,
-        })
+impl Output {
+    fn of(outcomes: &[Outcome], dry_run: bool, guard_enabled: bool) -> Self {
+        let results: Vec<ItemResult> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.item(i))
+            .collect();
+        Self {
+            summary: Some(Tally::of(&results)),
+            results,
+            dry_run: dry_run.then_some(true),
+            error: None,
+            guard_enabled,
+        }
+    }
+}
+
+impl Reply for Output {
+    /// The totals, the failures grouped by kind, one line per item, and
+    /// each distinct hint once.
+    fn text(&self) -> String {
+        if let Some(error) = &self.error {
+            return error.text();
+        }
+        let mut text = if self.dry_run == Some(true) {
+            self.dry_run_head()
+        } else {
+            self.summary_head()
+        };
+        let mut hints: Vec<(ErrorKind, &str)> = Vec::new();
+        for item in &self.results {
+            text.push('\n');
+            text.push_str(&item.line());
+            if let Some(error) = &item.error
+                && !hints.contains(&(error.kind, error.hint.as_str()))
+            {
+                hints.push((error.kind, &error.hint));
+            }
+        }
+        for (kind, hint) in hints {
+            text.push_str(&format!("\nHint ({}): {hint}", kind.as_str()));
+        }
+        text
+    }
+
+    fn is_error(&self) -> bool {
+        match (&self.error, &self.summary) {
+            (Some(_), _) | (None, None) => true,
+            // A dry run fails when no item would be sent.
+            (None, Some(_)) if self.dry_run == Some(true) => {
+                !self.results.iter().any(|i| i.request.is_some())
+            }
+            (None, Some(tally)) => tally.created + tally.replayed == 0,
+        }
+    }
+}
+
+impl ItemResult {
+    /// "contacts[5]: failed: rejected (created: no, …): message …": every
+    /// fact of the item but its hint, on one line.
+    fn line(&self) -> String {
+        let mut line = format!("contacts[{}]: {}", self.index, self.status.as_str());
+        if let Some(contact) = &self.contact {
+            line.push_str(&format!(", contact{}", outcome::contact_label(contact)));
+        }
+        if let Some(first) = self.duplicate_of {
+            line.push_str(&format!(", same as contacts[{first}]"));
+        }
+        if self.request.is_some() {
+            line.push_str(", would be sent");
+        }
+        if let Some(error) = &self.error {
+            line.push_str(": ");
+            line.push_str(&error.line());
+        }
+        if self.previous_attempt.is_some() {
+            line.push_str("; ");
+            line.push_str(PreviousAttempt::TEXT);
+        }
+        line
+    }
+}
+
+impl Output {
+    /// The totals, which items failed or were not sent by kind, and what
+    /// to do about them.
+    fn summary_head(&self) -> String {
+        let mut text = format!("Of {}.", self.counts());
+        for (status, lead) in [(Status::Failed, "Failed"), (Status::NotSent, "Not sent")] {
+            let groups = by_kind(&self.results, status);
+            if !groups.is_empty() {
+                text.push_str(&format!(" {lead}: {}.", groups.join("; ")));
+            }
+        }
+        let unknown: Vec<usize> = indexes(&self.results, |i| {
+            i.error
+                .as_ref()
+                .is_some_and(|e| e.created == Created::Unknown)
+        });
+        if !unknown.is_empty() {
+            text.push_str(&format!(
+                " {} may have been created anyway (created \"unknown\"): check HiEnergy before sending {} again.",
+                items(&unknown),
+                if unknown.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        if self
+            .summary
+            .as_ref()
+            .is_some_and(|t| t.failed + t.not_sent > 0)
+        {
+            text.push_str(if self.guard_enabled {
+                " Fix what the errors name and send the same list again: items already created come back replayed, not created twice."
+            } else {
+                " Send again only the items that were not created: this server does not deduplicate calls (--dedupe-window 0)."
+            });
+        }
+        text
+    }
+
+    /// "3 contacts: 1 created, 0 replayed (…), 1 failed, 1 not_sent".
+    fn counts(&self) -> String {
+        let tally = self.summary.as_ref();
+        let count = |pick: fn(&Tally) -> usize| tally.map(pick).unwrap_or_default();
+        format!(
+            "{} contacts: {} created, {} replayed (already created: no new contact), {} failed, {} not_sent",
+            self.results.len(),
+            count(|t| t.created),
+            count(|t| t.replayed),
+            count(|t| t.failed),
+            count(|t| t.not_sent),
+        )
+    }
+
+    fn dry_run_head(&self) -> String {
+        let requests: Vec<&Preview> = self
+            .results
+            .iter()
+            .filter_map(|i| i.request.as_ref())
+            .collect();
+        let mut text = format!(
+            "Dry run: nothing was sent ({}). {} would be sent",
+            self.counts(),
+            requests.len(),
+        );
+        if let Some(request) = requests.first() {
+            text.push_str(&format!(
+                ", each as {} {} (see each item's request)",
+                request.method, request.url
+            ));
+        }
+        text.push('.');
+        let duplicates = indexes(&self.results, |i| i.duplicate_of.is_some());
+        if !duplicates.is_empty() {
+            text.push_str(&format!(
+                " {} repeat an earlier item and would not be sent again.",
+                items(&duplicates)
+            ));
+        }
+        let groups = by_kind(&self.results, Status::Failed);
+        if !groups.is_empty() {
+            text.push_str(&format!(" Invalid: {}.", groups.join("; ")));
+        }
+        match requests.first() {
+            Some(request) if request.has_key => {
+                text.push_str(" The API key is configured (redacted here).")
+            }
+            Some(_) => text.push_str(
+                " No API key is configured yet, so a real call would fail with not_configured.",
+            ),
+            None => {}
+        }
+        text
     }
 }
 
 fn result(backend: &Backend, outcomes: &[Outcome]) -> CallToolResult {
-    let tally = Tally::of(outcomes);
-    tracing::info!(
-        contacts = outcomes.len(),
-        created = tally.created,
-        replayed = tally.replayed,
-        failed = tally.failed,
-        not_sent = tally.not_sent,
-        "add_contacts finished"
-    );
-    let results: Vec<Value> = outcomes
-        .iter()
-        .enumerate()
-        .map(|(i, o)| o.to_json(i))
-        .collect();
-    let structured = json!({"summary": tally.to_json(), "results": results});
-    let text = summary_text(outcomes, &tally, backend.guard.enabled());
-    outcome::tool_result(structured, text, tally.created + tally.replayed == 0)
-}
-
-/// One paragraph for clients that show only text: the totals, which items
-/// failed or were not sent and why, and what to do about them.
-fn summary_text(outcomes: &[Outcome], tally: &Tally, guard_enabled: bool) -> String {
-    let mut text = format!(
-        "Of {} contacts: {} created, {} replayed (already created: no new contact), {} failed, {} not sent.",
-        outcomes.len(),
-        tally.created,
-        tally.replayed,
-        tally.failed,
-        tally.not_sent
-    );
-    for (status, lead) in [(Status::Failed, "Failed"), (Status::NotSent, "Not sent")] {
-        let groups = by_kind(outcomes, status);
-        if !groups.is_empty() {
-            text.push_str(&format!(" {lead}: {}.", groups.join("; ")));
-        }
+    let output = Output::of(outcomes, false, backend.guard.enabled());
+    if let Some(tally) = &output.summary {
+        tracing::info!(
+            contacts = outcomes.len(),
+            created = tally.created,
+            replayed = tally.replayed,
+            failed = tally.failed,
+            not_sent = tally.not_sent,
+            "add_contacts finished"
+        );
     }
-    let unknown: Vec<usize> = indexes(outcomes, |o| {
-        o.error
-            .as_ref()
-            .is_some_and(|e| e.created == Created::Unknown)
-    });
-    if !unknown.is_empty() {
-        text.push_str(&format!(
-            " {} may have been created anyway (created \"unknown\"): check HiEnergy before sending {} again.",
-            items(&unknown),
-            if unknown.len() == 1 { "it" } else { "them" }
-        ));
-    }
-    if tally.failed + tally.not_sent > 0 {
-        text.push_str(if guard_enabled {
-            " Fix what the errors name and send the same list again: items already created come back replayed, not created twice."
-        } else {
-            " Send again only the items that were not created: this server does not deduplicate calls (--dedupe-window 0)."
-        });
-    }
-    text
+    output.into_result()
 }
 
 /// "rejected (item 5); invalid_arguments (items 3, 7)": the items of one
 /// status grouped by error kind, in order of first appearance.
-fn by_kind(outcomes: &[Outcome], status: Status) -> Vec<String> {
+fn by_kind(results: &[ItemResult], status: Status) -> Vec<String> {
     let mut kinds: Vec<(ErrorKind, Vec<usize>)> = Vec::new();
-    for (index, outcome) in outcomes.iter().enumerate() {
-        if outcome.status != status {
+    for item in results {
+        if item.status != status {
             continue;
         }
-        let Some(kind) = outcome.error.as_ref().map(|e| e.kind) else {
+        let Some(kind) = item.error.as_ref().map(|e| e.kind) else {
             continue;
         };
         match kinds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, list)) => list.push(index),
-            None => kinds.push((kind, vec![index])),
+            Some((_, list)) => list.push(item.index),
+            None => kinds.push((kind, vec![item.index])),
         }
     }
     kinds
@@ -777,12 +882,11 @@ fn by_kind(outcomes: &[Outcome], status: Status) -> Vec<String> {
         .collect()
 }
 
-fn indexes(outcomes: &[Outcome], pick: impl Fn(&Outcome) -> bool) -> Vec<usize> {
-    outcomes
+fn indexes(results: &[ItemResult], pick: impl Fn(&ItemResult) -> bool) -> Vec<usize> {
+    results
         .iter()
-        .enumerate()
-        .filter(|(_, o)| pick(o))
-        .map(|(i, _)| i)
+        .filter(|i| pick(i))
+        .map(|i| i.index)
         .collect()
 }
 
@@ -825,36 +929,7 @@ fn dry_run_result(backend: &Backend, batch: &Batch) -> CallToolResult {
             },
         })
         .collect();
-    let tally = Tally::of(&outcomes);
-    let valid = outcomes.iter().filter(|o| o.request.is_some()).count();
-    let results: Vec<Value> = outcomes
-        .iter()
-        .enumerate()
-        .map(|(i, o)| o.to_json(i))
-        .collect();
-    let structured = json!({"dry_run": true, "summary": tally.to_json(), "results": results});
-    let mut text = format!(
-        "Dry run: nothing was sent. {valid} of {} contacts would be sent, each as POST {} (see each item's request).",
-        outcomes.len(),
-        backend.api.endpoint()
-    );
-    let duplicates = indexes(&outcomes, |o| o.duplicate_of.is_some());
-    if !duplicates.is_empty() {
-        text.push_str(&format!(
-            " {} repeat an earlier item and would not be sent again.",
-            items(&duplicates)
-        ));
-    }
-    let groups = by_kind(&outcomes, Status::Failed);
-    if !groups.is_empty() {
-        text.push_str(&format!(" Invalid: {}.", groups.join("; ")));
-    }
-    text.push_str(if has_key {
-        " The API key is configured (redacted here)."
-    } else {
-        " No API key is configured yet, so a real call would fail with not_configured."
-    });
-    outcome::tool_result(structured, text, valid == 0)
+    Output::of(&outcomes, true, backend.guard.enabled()).into_result()
 }
 
 #[cfg(test)]
@@ -989,6 +1064,18 @@ mod tests {
         assert!(matches!(batch.items[0], Item::Valid(_)));
         assert!(matches!(batch.items[1], Item::Duplicate(0)));
         assert!(matches!(batch.items[2], Item::Valid(_)));
+    }
+
+    #[test]
+    fn a_refused_list_speaks_of_no_single_contact() {
+        let Err(error) = parse(json!({"contacts": []})) else {
+            panic!("accepted")
+        };
+        let result = error.into_result();
+        let text = result.content[0].as_text().map(|t| t.text.clone());
+        let text = text.unwrap_or_default();
+        assert!(text.contains("created: no"), "{text}");
+        assert!(!text.contains("The contact"), "{text}");
     }
 
     #[test]
