@@ -474,7 +474,7 @@ impl PreviousAttempt {
 /// rmcp's `CallToolResult::structured`, which serialises the whole value
 /// into a text block that would only be replaced (a sixth of a dry run's
 /// instructions).
-fn tool_result(structured: Value, text: String, is_error: bool) -> CallToolResult {
+pub(crate) fn tool_result(structured: Value, text: String, is_error: bool) -> CallToolResult {
     let mut result = if is_error {
         CallToolResult::error(vec![ContentBlock::text(text)])
     } else {

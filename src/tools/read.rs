@@ -25,7 +25,14 @@ fn output_schema<T: JsonSchema>() -> Map<String, Value> {
     let mut schema = schema::portable_schema_for::<T>();
     schema.remove("required");
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
-        properties.insert("error".into(), outcome::error_schema());
+        properties.insert(
+            "error".into(),
+            Value::Object(
+                schema::output_schema::<outcome::ErrorBody>()
+                    .as_ref()
+                    .clone(),
+            ),
+        );
     }
     schema
 }
