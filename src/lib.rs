@@ -4,9 +4,9 @@
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs
-//! the server on [`transport`] (rmcp's line transport, with `tools/call`
-//! decoded directly); [`schema`] makes the tool's schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
-//! off each answer, which `add_contacts` paces itself by. [`setup`] is the
+//! the server on rmcp's stdio transport; [`schema`] makes the tool's
+//! schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`]
+//! reads it off each answer, which `add_contacts` paces itself by. [`setup`] is the
 //! `setup` subcommand: it writes this server into an MCP client's config
 //! file and never runs while serving.
 
@@ -22,4 +22,3 @@ pub mod server;
 pub mod setup;
 pub mod stdio;
 pub mod tools;
-pub mod transport;
