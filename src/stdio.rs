@@ -20,8 +20,9 @@
 //!   left at EOF, so [`Stdin`] ends such a line itself.
 //!   Upstream: `AsyncRwTransport::read_line` could treat a non-empty
 //!   `line_buf` at EOF as a last line, as `BufRead::lines` does.
-//! - SIGINT and SIGTERM end the session and cancel calls in flight.
-//!   Upstream: none needed; signals are the application's to choose.
+//! - SIGINT and SIGTERM end the session, cancel calls in flight and exit 0.
+//!   Upstream: nothing to change; which signals stop a server is the
+//!   application's choice, as in rmcp's own examples.
 
 use std::io;
 use std::pin::Pin;
@@ -37,10 +38,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::server::HiEnergyServer;
 
-/// The longest request line read, in bytes, its newline included. A real call is a few kilobytes
-/// (eleven fields of at most 1,000 characters each); the longest
-/// `add_contacts` list about a megabyte. rmcp drops a longer line unanswered
-/// and keeps serving.
+/// The longest request line read, in bytes, its newline included. A real
+/// call is a few kilobytes (eleven fields of at most 1,000 characters
+/// each); the longest `add_contacts` list about a megabyte. rmcp drops a
+/// longer line unanswered and keeps serving.
 pub const MAX_LINE_BYTES: usize = 4 << 20;
 
 /// How long calls in flight may still finish after stdin closes.
