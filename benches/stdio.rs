@@ -19,22 +19,10 @@
 //! its upstream latency (50), `--bin PATH` (or HIENERGY_MCP_BIN) to measure
 //! another build.
 //!
-//! `--callgrind` measures instructions instead (valgrind on PATH needed):
-//! start-up, the first call, and per call for a `dry_run`, a real call over
-//! h1 and one over TLS h2, each as the difference between a session of 2N
-//! and one of N calls after the same warm-up, so that start-up and exit
-//! cancel. `--callgrind-calls N` (200), `--callgrind-runs N` (2: the runs
-//! are compared). Counts do not repeat exactly: measured on the binary of
-//! 2026-11-27 they moved by up to about 1% run to run, because stdin and
-//! stdout go through tokio's blocking-pool threads, so how often stdin is
-//! polled and which paths glibc's malloc takes depend on timing. Compare
-//! across builds by more than that.
-//!
 //! The binary measured is the one `cargo build --release` makes, built here
 //! if need be: the copy cargo builds for a bench has the dev-dependencies'
 //! features (tokio "full", rmcp's client) compiled in, so it is neither the
-//! size nor quite the program that users run. The cold-start floor,
-//! examples/stdin_floor.rs, is built the same way.
+//! size nor quite the program that users run.
 
 // Test and bench code: a failed unwrap is a failed test (clippy.toml allows
 // this inside #[test] functions; here it covers the harness too).
@@ -80,9 +68,6 @@ struct Options {
     list: usize,
     list_latency: Duration,
     bin: Option<PathBuf>,
-    callgrind: bool,
-    callgrind_calls: usize,
-    callgrind_runs: usize,
 }
 
 impl Options {
@@ -97,9 +82,6 @@ impl Options {
             list: 100,
             list_latency: Duration::from_millis(50),
             bin: std::env::var_os("HIENERGY_MCP_BIN").map(PathBuf::from),
-            callgrind: false,
-            callgrind_calls: 200,
-            callgrind_runs: 2,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -119,13 +101,6 @@ impl Options {
                 "--list" => options.list = count(value(), "--list"),
                 "--list-latency-ms" => options.list_latency = ms(value()),
                 "--bin" => options.bin = Some(PathBuf::from(value())),
-                "--callgrind" => options.callgrind = true,
-                "--callgrind-calls" => {
-                    options.callgrind_calls = count(value(), "--callgrind-calls").max(1);
-                }
-                "--callgrind-runs" => {
-                    options.callgrind_runs = count(value(), "--callgrind-runs").max(1);
-                }
                 // cargo bench passes --bench; filters and the like mean nothing here.
                 _ => {}
             }
@@ -136,18 +111,10 @@ impl Options {
 
 fn main() {
     let options = Options::parse();
-    let bin = options
-        .bin
-        .clone()
-        .unwrap_or_else(|| cargo_build_release("--bin", "hienergy-mcp"));
+    let bin = options.bin.clone().unwrap_or_else(cargo_build_release);
     let h1 = H1Fake::start();
     let tls = Tls::start();
     let upstreams: [&dyn Upstream; 2] = [&h1, &tls];
-    if options.callgrind {
-        callgrind::run(&bin, &h1, &tls, &options);
-        return;
-    }
-    let floor = cargo_build_release("--example", "stdin_floor");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -157,20 +124,16 @@ fn main() {
     }
     eprintln!("measuring {} ...", bin.display());
 
-    // Cold start, the three programs in turn so that load from elsewhere on
+    // Cold start, the two columns in turn so that load from elsewhere on
     // the machine hits each alike. Each is started once unmeasured before
     // its measured start: here the first start of a program right after
-    // another program exited took 2–3 ms longer (the floor: 5.4 ms against
-    // 2.1 ms started twice in a row), which would decide the comparison.
-    let mut floor_cold = Cold::default();
+    // another program exited took 2–3 ms longer.
     let mut cold = [Cold::default(), Cold::default()];
     let mut unmeasured = Cold::default();
     for _ in 0..options.cold {
-        unmeasured.spawn(Command::new(&floor));
-        floor_cold.spawn(Command::new(&floor));
         for (up, cold) in upstreams.iter().zip(&mut cold) {
-            unmeasured.spawn(server_command(&[], &bin, *up));
-            cold.spawn(server_command(&[], &bin, *up));
+            unmeasured.spawn(server_command(&bin, *up));
+            cold.spawn(server_command(&bin, *up));
         }
     }
 
@@ -193,30 +156,18 @@ fn main() {
         "cold start ({} spawns each, interleaved)",
         options.cold
     ));
-    let floor_median = percentile(&floor_cold.starts, 50.0);
-    let start_medians = cold.each(|c| percentile(&c.starts, 50.0));
     table.row(
         "spawn → initialize answer, median",
-        start_medians.map(|m| (ms(m), m <= Duration::from_millis(5))),
-        "≤ 5 ms",
-    );
-    table.info(
-        "floor: a bare tokio stdin program (examples/stdin_floor), median",
-        [ms(floor_median)],
-    );
-    table.row(
-        "spawn → initialize answer over the floor, median",
-        start_medians.map(|m| {
-            let over = m.as_secs_f64() - floor_median.as_secs_f64();
-            (signed_ms(over), over <= 0.5e-3)
+        cold.each(|c| {
+            let median = percentile(&c.starts, 50.0);
+            (ms(median), median <= Duration::from_millis(5))
         }),
-        "within 0.5 ms of the floor",
+        "≤ 5 ms",
     );
     table.info(
         "spawn → initialize answer, max",
         cold.each(|c| ms(max(&c.starts))),
     );
-    table.info("floor, max", [ms(max(&floor_cold.starts))]);
     table.info(
         "RSS right after initialize (anon + file)",
         cold.each(|c| {
@@ -479,7 +430,7 @@ impl Cold {
 /// answer; after `pause`, if given, spent as a client with a model spends
 /// it: tools/list, then thinking.
 fn first_call(bin: &Path, up: &dyn Upstream, pause: Option<Duration>) -> Duration {
-    let mut session = Session::start(server_command(&[], bin, up));
+    let mut session = Session::start(server_command(bin, up));
     session.initialize();
     if let Some(pause) = pause {
         session.tools_list(1);
@@ -538,7 +489,7 @@ fn steady(
     // load from elsewhere on the machine hits both alike. The first calls
     // of each open a connection and are not counted.
     up.set_latency(options.latency);
-    let mut session = Session::start(server_command(&[], bin, up));
+    let mut session = Session::start(server_command(bin, up));
     session.initialize();
     let pid = session.child.id();
     let mut id = 1u64;
@@ -631,7 +582,7 @@ fn list_vs_sequential(bin: &Path, up: &dyn Upstream, options: &Options) -> ListR
     let n = options.list;
     up.set_latency(options.list_latency);
 
-    let mut session = Session::start(server_command(&[], bin, up));
+    let mut session = Session::start(server_command(bin, up));
     session.initialize();
     let before = up.requests();
     let started = Instant::now();
@@ -642,7 +593,7 @@ fn list_vs_sequential(bin: &Path, up: &dyn Upstream, options: &Options) -> ListR
     session.close();
     assert_eq!(posts, n as u64, "every contact must reach the fake once");
 
-    let mut session = Session::start(server_command(&[], bin, up));
+    let mut session = Session::start(server_command(bin, up));
     session.initialize();
     let before = up.requests();
     let started = Instant::now();
@@ -663,18 +614,18 @@ fn list_vs_sequential(bin: &Path, up: &dyn Upstream, options: &Options) -> ListR
     }
 }
 
-/// `cargo build --release` of one target of this package (`--bin NAME` or
-/// `--example NAME`), as users build it; cargo has released its lock on the
-/// target directory before running a bench.
-fn cargo_build_release(kind: &str, name: &str) -> PathBuf {
+/// `cargo build --release` of the server, as users build it; cargo has
+/// released its lock on the target directory before running a bench.
+fn cargo_build_release() -> PathBuf {
+    let name = "hienergy-mcp";
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building {name} (cargo build --release {kind} {name}) ...");
+    eprintln!("building {name} (cargo build --release --bin {name}) ...");
     let output = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "build",
             "--release",
-            kind,
+            "--bin",
             name,
             "--message-format=json-render-diagnostics",
         ])
@@ -683,7 +634,7 @@ fn cargo_build_release(kind: &str, name: &str) -> PathBuf {
         .expect("run cargo");
     assert!(
         output.status.success(),
-        "cargo build --release {kind} {name} failed"
+        "cargo build --release --bin {name} failed"
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -870,17 +821,9 @@ impl Upstream for Tls {
 // --- the server over stdio -------------------------------------------------
 
 /// The server as an MCP client spawns it, with logs turned down so that
-/// stderr writes are not what gets measured, under `wrapper` (a command
-/// and its arguments, e.g. valgrind) if one is given.
-fn server_command(wrapper: &[OsString], bin: &Path, up: &dyn Upstream) -> Command {
-    let mut cmd = match wrapper.split_first() {
-        Some((program, args)) => {
-            let mut cmd = Command::new(program);
-            cmd.args(args).arg(bin);
-            cmd
-        }
-        None => Command::new(bin),
-    };
+/// stderr writes are not what gets measured.
+fn server_command(bin: &Path, up: &dyn Upstream) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.args(["--log-level", "warn"])
         .env("HIENERGY_BASE_URL", up.base_url())
         .env("HIENERGY_API_KEY", KEY)
@@ -1283,11 +1226,6 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.2} MB ({bytes} B)", bytes as f64 / 1e6)
 }
 
-/// Seconds, signed, as milliseconds.
-fn signed_ms(seconds: f64) -> String {
-    format!("{:+.3} ms", seconds * 1e3)
-}
-
 /// Rows of figures, one value per column (or one value for the whole row),
 /// and where a row has a target, each value judged against it.
 #[derive(Default)]
@@ -1380,287 +1318,5 @@ impl Table {
             }
         }
         out
-    }
-}
-
-// --- instructions, under callgrind -----------------------------------------
-
-mod callgrind {
-    use super::*;
-
-    /// Calls before the measured ones in every session: the connection, the
-    /// trust roots and the allocator's first growth are paid here.
-    const WARM_UP: usize = 20;
-    /// The pause after each answer before the next call, and the fake's
-    /// latency: the server goes idle between calls and waits on HiEnergy
-    /// every time, as it does with a real client and a real HiEnergy,
-    /// rather than sometimes finding the next line or the answer already
-    /// there.
-    const PACE: Duration = Duration::from_millis(5);
-
-    #[derive(Clone, Copy, PartialEq)]
-    enum Calls {
-        DryRun,
-        Real,
-    }
-
-    /// One measured figure, per run.
-    struct Figure {
-        what: String,
-        target: Option<(&'static str, u64)>,
-        /// Instructions per run, and the session totals they came from.
-        runs: Vec<(u64, String)>,
-    }
-
-    pub(super) fn run(bin: &Path, h1: &H1Fake, tls: &Tls, options: &Options) {
-        let valgrind = Command::new("valgrind")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success());
-        let Some(version) = valgrind else {
-            println!(
-                "valgrind is not on PATH: the callgrind mode is skipped (apt-get install valgrind)"
-            );
-            return;
-        };
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-        let n = options.callgrind_calls;
-        eprintln!(
-            "measuring {} under {version}: {} runs, per call from sessions of {WARM_UP} + {n} and {WARM_UP} + {} calls ...",
-            bin.display(),
-            options.callgrind_runs,
-            2 * n
-        );
-        let ups: [&dyn Upstream; 2] = [h1, tls];
-        let mut figures = vec![Figure {
-            what: "start-up: spawn → initialize → stdin closed → exit, total".into(),
-            target: None,
-            runs: Vec::new(),
-        }];
-        for up in ups {
-            figures.push(Figure {
-                what: format!("first real call after start, {}", up.name()),
-                target: None,
-                runs: Vec::new(),
-            });
-        }
-        let per_call: [(&str, &dyn Upstream, Calls, u64); 3] = [
-            ("per dry_run call", h1, Calls::DryRun, 120_000),
-            ("per real add_contact call, h1", h1, Calls::Real, 200_000),
-            (
-                "per real add_contact call, TLS h2",
-                tls,
-                Calls::Real,
-                250_000,
-            ),
-        ];
-        for (what, _, _, limit) in per_call {
-            figures.push(Figure {
-                what: what.into(),
-                target: Some((
-                    match limit {
-                        120_000 => "≤ 120 K",
-                        200_000 => "≤ 200 K",
-                        _ => "≤ 250 K",
-                    },
-                    limit,
-                )),
-                runs: Vec::new(),
-            });
-        }
-
-        let mut files_per_session = std::collections::BTreeSet::new();
-        let mut measure = |up: &dyn Upstream, kind: Calls, calls: usize, tag: &str| {
-            let (instructions, files) = session(bin, up, kind, calls, tag);
-            files_per_session.insert(files);
-            instructions
-        };
-        let started = Instant::now();
-        for run in 0..options.callgrind_runs {
-            eprintln!("run {} ...", run + 1);
-            let startup = measure(h1, Calls::Real, 0, "s");
-            figures[0].runs.push((startup, String::new()));
-            for (i, up) in ups.into_iter().enumerate() {
-                let none = if i == 0 {
-                    startup
-                } else {
-                    measure(up, Calls::Real, 0, "s")
-                };
-                let one = measure(up, Calls::Real, 1, "f");
-                figures[1 + i].runs.push((
-                    one.saturating_sub(none),
-                    format!(
-                        "sessions of 1 and 0 calls: {} − {}",
-                        count(one),
-                        count(none)
-                    ),
-                ));
-            }
-            for (i, (_, up, calls, _)) in per_call.into_iter().enumerate() {
-                let short = measure(up, calls, WARM_UP + n, "a");
-                let long = measure(up, calls, WARM_UP + 2 * n, "b");
-                figures[3 + i].runs.push((
-                    long.saturating_sub(short) / n as u64,
-                    format!(
-                        "sessions of {} and {} calls: {} and {}",
-                        WARM_UP + 2 * n,
-                        WARM_UP + n,
-                        count(long),
-                        count(short)
-                    ),
-                ));
-            }
-        }
-        let elapsed = started.elapsed();
-
-        let columns: Vec<String> = (1..=options.callgrind_runs)
-            .map(|r| format!("run {r}"))
-            .collect();
-        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let mut table = Table::default();
-        table.section(&format!(
-            "instructions (Ir, all threads, summed over every output file); per call = (2N − N calls) / N, N = {n}, after {WARM_UP} warm-up calls in both"
-        ));
-        // The largest difference between runs, relative, and its figure.
-        let mut spread = (0.0_f64, "");
-        for figure in &figures {
-            let cells = figure.runs.iter().map(|(ir, _)| count(*ir));
-            match figure.target {
-                Some((text, limit)) => table.row(
-                    &figure.what,
-                    cells.zip(figure.runs.iter().map(|(ir, _)| *ir <= limit)),
-                    text,
-                ),
-                None => table.info(&figure.what, cells),
-            }
-            let counts = figure.runs.iter().map(|(ir, _)| *ir);
-            let (low, high) = (counts.clone().min(), counts.max());
-            if let (Some(low), Some(high)) = (low, high)
-                && high > low
-            {
-                let relative = (high - low) as f64 / low as f64;
-                if relative > spread.0 {
-                    spread = (relative, &figure.what);
-                }
-            }
-        }
-        let mut details = String::new();
-        for figure in &figures {
-            for (run, (_, source)) in figure.runs.iter().enumerate() {
-                if !source.is_empty() {
-                    details.push_str(&format!("  {}, run {}: {source}\n", figure.what, run + 1));
-                }
-            }
-        }
-
-        println!();
-        println!(
-            "hienergy-mcp instruction counts (callgrind): {}",
-            bin.display()
-        );
-        println!("machine: {}; {version}", machine());
-        for up in ups {
-            println!("{}: {}", up.name(), up.describe());
-        }
-        println!("{}", table.render(&columns));
-        if options.callgrind_runs > 1 {
-            match spread {
-                (0.0, _) => println!("repeated exactly across runs: yes"),
-                (relative, what) => println!(
-                    "repeated exactly across runs: NO; the largest difference is {:.2}% ({what})",
-                    relative * 100.0
-                ),
-            }
-        }
-        println!(
-            "callgrind output files per session: {:?} (one per process; its threads summed in it)",
-            files_per_session
-        );
-        println!("session totals:\n{details}");
-        println!("time taken: {:.1} s", elapsed.as_secs_f64());
-    }
-
-    /// Long enough for the background client build under valgrind (about
-    /// 20 M instructions at valgrind's pace).
-    const SETTLE_UNDER_VALGRIND: Duration = Duration::from_secs(2);
-
-    /// A session under callgrind: initialize, `calls` calls one after
-    /// another, stdin closed, exit. Its instructions, all threads, and how
-    /// many output files they were summed from.
-    fn session(
-        bin: &Path,
-        up: &dyn Upstream,
-        kind: Calls,
-        calls: usize,
-        tag: &str,
-    ) -> (u64, usize) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // One file per process (threads are summed into it unless
-        // --separate-threads=yes); %p keeps a second process apart anyway.
-        let out = dir.path().join("callgrind.out.%p");
-        let wrapper: Vec<OsString> = vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            "--quiet".into(),
-            {
-                let mut arg = OsString::from("--callgrind-out-file=");
-                arg.push(&out);
-                arg
-            },
-        ];
-        up.set_latency(PACE);
-        let before = up.requests();
-        let mut session = Session::start(server_command(&wrapper, bin, up));
-        session.initialize();
-        // The server builds its HTTP client (trust roots and all) in the
-        // background once initialized; wait it out in every session, as a
-        // client's model would, so that it cancels out of every difference
-        // and "first real call" is the call's own cost.
-        std::thread::sleep(SETTLE_UNDER_VALGRIND);
-        for i in 0..calls {
-            // Same width for every call, so every call costs the same.
-            let email = format!("cg-{tag}{i:06}@example.com");
-            session.call(1 + i as u64, &email, kind == Calls::DryRun);
-            std::thread::sleep(PACE);
-        }
-        session.close();
-        let sent = up.requests() - before;
-        let expected = if kind == Calls::Real { calls as u64 } else { 0 };
-        assert_eq!(sent, expected, "requests that reached the fake");
-        let mut total = 0;
-        let mut files = 0;
-        for entry in std::fs::read_dir(dir.path()).expect("read the callgrind dir") {
-            let text =
-                std::fs::read_to_string(entry.expect("entry").path()).expect("callgrind file");
-            total += totals(&text);
-            files += 1;
-        }
-        assert!(files > 0, "callgrind wrote no output file");
-        (total, files)
-    }
-
-    /// The `totals:` line of a callgrind output file (`summary:` in older
-    /// versions): its first event, Ir.
-    fn totals(text: &str) -> u64 {
-        let line = text
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("totals:"))
-            .or_else(|| text.lines().rev().find_map(|l| l.strip_prefix("summary:")))
-            .expect("no totals: or summary: line in a callgrind file");
-        line.split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .expect("a count on the totals line")
-    }
-
-    /// A count in K (or M), to one decimal.
-    fn count(n: u64) -> String {
-        if n >= 10_000_000 {
-            format!("{:.2} M", n as f64 / 1e6)
-        } else {
-            format!("{:.1} K", n as f64 / 1e3)
-        }
     }
 }

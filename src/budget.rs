@@ -1,6 +1,7 @@
 //! HiEnergy's rate-limit budget for this key, as its answers state it
-//! (`X-RateLimit-Limit`, `-Remaining`, `-Reset`), so that a list of
-//! contacts can be paced instead of running into 429s.
+//! (`X-RateLimit-Limit`, `-Remaining`, `-Reset`, and a 429's
+//! `Retry-After`: [`retry_after`]), so that a list of contacts can be paced
+//! instead of running into 429s.
 //!
 //! The client ([`crate::hienergy`]) tells the budget about every answer;
 //! `add_contacts` takes a [`Permit`] before each POST and waits, or stops,
@@ -21,8 +22,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use tokio::sync::Notify;
-
-use crate::answer::retry_after;
 
 #[derive(Debug, Default)]
 pub struct RateBudget {
@@ -165,6 +164,55 @@ impl RateBudget {
     }
 }
 
+/// Seconds to wait, from `Retry-After` (seconds or an HTTP date) or else
+/// `X-RateLimit-Reset` (an epoch time or seconds from now). A value that is
+/// neither (negative, NaN, a decimal Retry-After) counts as absent, never as
+/// "now"; one too large for a u64 saturates, since it still means "not soon".
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let now = std::time::SystemTime::now();
+    if let Some(value) = text("retry-after") {
+        if let Some(seconds) = delta_seconds(value) {
+            return Some(seconds);
+        }
+        if let Ok(at) = httpdate::parse_http_date(value) {
+            return Some(
+                at.duration_since(now)
+                    .map_or(0, |d| d.as_secs_f64().ceil() as u64),
+            );
+        }
+    }
+    let reset = text("x-ratelimit-reset")?.parse::<f64>().ok()?;
+    if !reset.is_finite() || reset < 0.0 {
+        return None;
+    }
+    // Reset values past a billion are Unix times; smaller ones are deltas.
+    // `as u64` saturates.
+    if reset > 1e9 {
+        let epoch = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Some((reset - epoch).max(0.0).ceil() as u64)
+    } else {
+        Some(reset.ceil() as u64)
+    }
+}
+
+/// Retry-After's delta-seconds: digits only (RFC 9110 §10.2.3), so no sign.
+fn delta_seconds(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: the only failure left is a number past u64::MAX.
+    Some(value.parse().unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +348,62 @@ mod tests {
         assert_eq!(budget.lock().outstanding, 1);
         drop(permit);
         assert_eq!(budget.lock().outstanding, 0);
+    }
+
+    #[test]
+    fn retry_after_that_is_not_a_wait_counts_as_absent_never_as_now() {
+        let wait = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(
+                    *name,
+                    HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+            retry_after(&map)
+        };
+        for (name, value) in [
+            ("x-ratelimit-reset", "-5"),
+            ("x-ratelimit-reset", "-1700000000"),
+            ("x-ratelimit-reset", "NaN"),
+            ("x-ratelimit-reset", "inf"),
+            ("x-ratelimit-reset", "-inf"),
+            ("x-ratelimit-reset", "soon"),
+            ("retry-after", "-5"),
+            ("retry-after", "+5"),
+            ("retry-after", "1.5"),
+            ("retry-after", ""),
+            ("retry-after", "soon"),
+        ] {
+            assert_eq!(wait(&[(name, value)]), None, "{name}: {value}");
+        }
+        // Too large for a u64 still means "not soon".
+        assert_eq!(
+            wait(&[("retry-after", "99999999999999999999999")]),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            wait(&[("retry-after", "17000000000000000000")]),
+            Some(17_000_000_000_000_000_000)
+        );
+        assert_eq!(wait(&[("x-ratelimit-reset", "1e300")]), Some(u64::MAX));
+        // A bad Retry-After leaves X-RateLimit-Reset to say it.
+        assert_eq!(
+            wait(&[("retry-after", "-5"), ("x-ratelimit-reset", "9")]),
+            Some(9)
+        );
+        // Now, or a moment that has passed, is a wait of zero.
+        assert_eq!(wait(&[("retry-after", "0")]), Some(0));
+        assert_eq!(wait(&[("x-ratelimit-reset", "1000000001")]), Some(0));
+        assert_eq!(
+            wait(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+            Some(0)
+        );
+        assert_eq!(wait(&[("x-ratelimit-reset", "0")]), Some(0));
+        assert_eq!(wait(&[("x-ratelimit-reset", "2.1")]), Some(3));
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1000000000")]),
+            Some(1_000_000_000)
+        );
     }
 }

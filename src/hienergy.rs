@@ -7,12 +7,13 @@
 //! HiEnergy answered 429 (it says it did not process it).
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
 use serde_json::{Map, Value, json};
+use tokio::sync::SetOnce;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -279,15 +280,16 @@ struct ClientSettings {
 /// about ten milliseconds of CPU (reading and decoding every PEM
 /// certificate the system has). That runs on a blocking thread, started
 /// by [`HiEnergy::prepare`] once the session is up or by the first call,
-/// whichever comes first; every call waits for that one build rather than
-/// starting another, and a call that gives up waiting (cancelled) leaves
-/// it running for the next. An http:// endpoint (loopback only) never
-/// loads roots and builds in place.
+/// whichever comes first. The build fills a [`SetOnce`] that every call
+/// waits on: a call never starts a second build, and one that gives up
+/// waiting (cancelled) leaves the build running for the next. (A
+/// `OnceCell::get_or_init` would make a waiting call the builder whenever
+/// the one building is cancelled.) An http:// endpoint (loopback only)
+/// never loads roots and builds in place.
 struct ClientCell {
     settings: ClientSettings,
-    client: OnceLock<Result<reqwest::Client, String>>,
+    client: SetOnce<Result<reqwest::Client, String>>,
     started: AtomicBool,
-    built: tokio::sync::Notify,
     /// How many builds were started: one, or none yet.
     builds: AtomicUsize,
 }
@@ -296,14 +298,13 @@ impl ClientCell {
     fn new(settings: ClientSettings) -> Self {
         Self {
             settings,
-            client: OnceLock::new(),
+            client: SetOnce::new(),
             started: AtomicBool::new(false),
-            built: tokio::sync::Notify::new(),
             builds: AtomicUsize::new(0),
         }
     }
 
-    fn build(&self) -> Result<reqwest::Client, String> {
+    fn build(&self) {
         let started = Instant::now();
         let client = build_client(self.settings);
         tracing::debug!(
@@ -312,7 +313,8 @@ impl ClientCell {
             ok = client.is_ok(),
             "HTTP client built"
         );
-        client
+        // Only this one build ever sets it.
+        let _ = self.client.set(client);
     }
 
     /// Starts the build unless it has started already.
@@ -322,38 +324,18 @@ impl ClientCell {
         }
         self.builds.fetch_add(1, Ordering::Relaxed);
         if !self.settings.https {
-            self.client.get_or_init(|| self.build());
-            // A call on another thread may be waiting already (on a
-            // multi-threaded runtime it can see the build started but not
-            // finished): wake it, as the blocking build does.
-            self.built.notify_waiters();
+            self.build();
             return;
         }
         let cell = Arc::clone(self);
         // Off the runtime's one thread: ten milliseconds there would hold
         // up every other request, tools/list included.
-        tokio::task::spawn_blocking(move || {
-            cell.client.get_or_init(|| cell.build());
-            cell.built.notify_waiters();
-        });
+        tokio::task::spawn_blocking(move || cell.build());
     }
 
     async fn get(self: &Arc<Self>) -> &Result<reqwest::Client, String> {
-        loop {
-            if let Some(client) = self.client.get() {
-                return client;
-            }
-            // Registered before looking again, so that a build that ends
-            // in between still wakes this call.
-            let built = self.built.notified();
-            tokio::pin!(built);
-            built.as_mut().enable();
-            if let Some(client) = self.client.get() {
-                return client;
-            }
-            self.start();
-            built.await;
-        }
+        self.start();
+        self.client.wait().await
     }
 }
 
@@ -1181,7 +1163,7 @@ mod tests {
         let cell = cell(true);
         tokio::task::yield_now().await;
         assert_eq!(cell.builds.load(Ordering::Relaxed), 0);
-        assert!(cell.client.get().is_none());
+        assert!(!cell.client.initialized());
     }
 
     #[tokio::test]

@@ -4,11 +4,11 @@
 //! tool) → [`contact`]
 //! (validate, normalise) → [`dedupe`] → [`hienergy`] (HTTP) → [`answer`]
 //! (HiEnergy's answer read) → [`outcome`] (result or error). [`stdio`] runs
-//! the server on [`transport`] (rmcp's line transport, with `tools/call`
-//! decoded directly); [`schema`] makes the tool's schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`] reads it
-//! off each answer, which `add_contacts` paces itself by. The read tools
-//! (`search_advertisers`, `search_contacts`) GET through [`hienergy`] and
-//! read rows with [`rows`] (every shape HiEnergy documents); [`existing`]
+//! the server on rmcp's stdio transport; [`schema`] makes the tool's
+//! schemas portable; [`budget`] is HiEnergy's rate limit as [`hienergy`]
+//! reads it off each answer, which `add_contacts` paces itself by. The read
+//! tools (`search_advertisers`, `search_contacts`) GET through [`hienergy`]
+//! and read rows with [`rows`] (every shape HiEnergy documents); [`existing`]
 //! tells whether a contact is already in HiEnergy. [`setup`] is the
 //! `setup` subcommand: it writes this server into an MCP client's config
 //! file and never runs while serving.
@@ -27,4 +27,3 @@ pub mod server;
 pub mod setup;
 pub mod stdio;
 pub mod tools;
-pub mod transport;

@@ -10,19 +10,12 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::tools::{self, Backend};
 
 pub const SERVER_NAME: &str = "hienergy-mcp";
-/// The method stdin hands a request on under when its `params` is neither
-/// an object nor null; the real method is in its params (see `stdio`).
-pub const INVALID_PARAMS_METHOD: &str = "hienergy-mcp/invalid-params";
-/// The method stdin hands a request on under when its line was too long to
-/// read; params carry `limit_bytes` (see `stdio`).
-pub const LINE_TOO_LONG_METHOD: &str = "hienergy-mcp/line-too-long";
 
 /// The server, shared by every in-flight call.
 #[derive(Clone)]
@@ -170,31 +163,7 @@ impl ServerHandler for HiEnergyServer {
         request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        if request.method == LINE_TOO_LONG_METHOD {
-            let limit = request
-                .params
-                .as_ref()
-                .and_then(|p| p.get("limit_bytes"))
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            return Err(McpError::invalid_request(
-                format!(
-                    "request too long: its line is over {limit} bytes, the most this server reads; it was not processed"
-                ),
-                None,
-            ));
-        }
-        // A request whose params is not an object at all reaches here under
-        // this marker, with the real method inside (see stdio::LineCheck).
-        let method = match request.method.as_str() {
-            INVALID_PARAMS_METHOD => request
-                .params
-                .as_ref()
-                .and_then(|p| p.get("method"))
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            method => method,
-        };
+        let method = request.method.as_str();
         let expected = match method {
             "tools/call" => {
                 "params must be an object with `name` (a string) and optional `arguments` (an object)"

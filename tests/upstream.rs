@@ -202,7 +202,7 @@ async fn a_retry_after_past_u64_is_not_taken_for_no_retry_after() {
 }
 
 #[tokio::test]
-async fn a_page_of_sixty_one_thousand_scripts_is_stripped_in_full() {
+async fn a_page_of_sixty_one_thousand_scripts_and_no_title_is_the_status_alone() {
     let page = "<script></script>".repeat(61_000);
     let mock = MockServer::start().await;
     Mock::given(method("POST"))

@@ -4,7 +4,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hienergy_mcp::answer::{MAX_UPSTREAM_TEXT, classify, retry_after};
+use hienergy_mcp::answer::{MAX_UPSTREAM_TEXT, classify};
+use hienergy_mcp::budget::retry_after;
 use hienergy_mcp::outcome::Created;
 use libfuzzer_sys::fuzz_target;
 use reqwest::StatusCode;
