@@ -8,12 +8,13 @@
 //! `cargo test --test tests clients:: -- --ignored`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::{BIN, TEST_KEY};
+use crate::setup::Home;
 use serde_json::{Value, json};
 
 const CLIENTS: &str = concat!(
@@ -23,20 +24,14 @@ const CLIENTS: &str = concat!(
 /// A client that has not answered by then is stuck, not slow.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-struct Home {
-    dir: tempfile::TempDir,
+/// The real clients, run in a [`Home`].
+trait Clients {
+    fn command(&self, program: &str, args: &[&str]) -> Command;
+    fn configure(&self, args: &[&str]) -> Output;
+    fn client(&self, name: &str, args: &[&str]) -> String;
 }
 
-impl Home {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
+impl Clients for Home {
     /// `program ARGS` with this HOME, the clients on PATH, nothing of the
     /// user's own config, HiEnergy at a loopback address nothing listens on
     /// (listing tools calls no API).
@@ -59,7 +54,7 @@ impl Home {
         cmd
     }
 
-    fn setup(&self, args: &[&str]) -> Output {
+    fn configure(&self, args: &[&str]) -> Output {
         let out = run(self.command(BIN, &[&["setup"], args].concat()));
         assert!(out.status.success(), "setup {args:?}: {}", text(&out));
         out
@@ -113,7 +108,7 @@ fn line_with<'a>(text: &'a str, name: &str) -> &'a str {
 #[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
 fn claude_code_connects_after_setup_and_after_force() {
     let home = Home::new();
-    home.setup(&["claude-code"]);
+    home.configure(&["claude-code"]);
     let listed = home.client("claude", &["mcp", "list"]);
     assert!(
         line_with(&listed, "hienergy").contains("Connected"),
@@ -122,7 +117,7 @@ fn claude_code_connects_after_setup_and_after_force() {
 
     // --force with a working entry: still one entry, still connected, and no
     // temporary entry left over.
-    home.setup(&["claude-code", "--force"]);
+    home.configure(&["claude-code", "--force"]);
     let listed = home.client("claude", &["mcp", "list"]);
     assert!(
         line_with(&listed, "hienergy").contains("Connected"),
@@ -157,7 +152,7 @@ fn claude_code_connects_after_setup_and_after_force() {
 #[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
 fn gemini_connects_in_a_trusted_folder_only() {
     let home = Home::new();
-    home.setup(&["gemini"]);
+    home.configure(&["gemini"]);
     let untrusted = home.client("gemini", &["mcp", "list"]);
     assert!(
         line_with(&untrusted, "hienergy").contains("Disabled"),
@@ -181,7 +176,7 @@ fn gemini_connects_in_a_trusted_folder_only() {
 #[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
 fn opencode_connects_after_setup() {
     let home = Home::new();
-    home.setup(&["opencode"]);
+    home.configure(&["opencode"]);
     let listed = home.client("opencode", &["mcp", "list"]);
     assert!(line_with(&listed, "hienergy").contains('✓'), "{listed}");
     assert!(listed.contains("connected"), "{listed}");
@@ -193,7 +188,7 @@ fn opencode_connects_after_setup() {
 #[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
 fn codex_app_server_lists_our_tools() {
     let home = Home::new();
-    home.setup(&["codex"]);
+    home.configure(&["codex"]);
     let listed = home.client("codex", &["mcp", "list"]);
     assert!(
         line_with(&listed, "hienergy").contains("enabled"),

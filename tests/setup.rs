@@ -8,17 +8,18 @@ use std::process::{Command, Output, Stdio};
 use crate::common::{BIN, TEST_KEY};
 use serde_json::{Value, json};
 
-struct Home {
+/// A temporary HOME (tests/clients.rs runs the real clients in one too).
+pub struct Home {
     dir: tempfile::TempDir,
 }
 
 impl Home {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         Self { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
