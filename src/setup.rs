@@ -11,20 +11,19 @@ pub mod write;
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
-use jsonc_parser::cst::CstInputValue;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 use crate::config::API_KEY_VARS;
 use clients::{Client, KEY_VAR};
-use write::Document;
+use write::{Document, Saved};
 
 /// What the server prints on stderr when a person, not a client, started it.
 pub const TERMINAL_NOTICE: &str = "hienergy-mcp is an MCP server: it is waiting for an MCP client \
      to speak JSON-RPC on stdin (press Ctrl-C to stop).\n\
-     To add it to Claude Desktop, Cursor, VS Code or Claude Code, run: hienergy-mcp setup --help";
+     To add it to Claude Desktop, Cursor, VS Code, Claude Code, Gemini CLI, Codex or opencode, \
+     run: hienergy-mcp setup --help";
 
 /// The default name of the entry.
 pub const DEFAULT_NAME: &str = "hienergy";
@@ -34,7 +33,8 @@ const MAX_NAME_CHARS: usize = 64;
 /// terminal, a log or a pasted snippet.
 const KEY_PLACEHOLDER: &str = "<your HiEnergy admin API key>";
 
-/// Add this server to an MCP client's config: claude-desktop, cursor, vscode, claude-code.
+/// Add this server to an MCP client's config: claude-desktop, cursor, vscode, claude-code,
+/// gemini, codex, opencode.
 ///
 /// The entry runs this binary by its absolute path. The API key comes from
 /// HIENERGY_API_KEY, or is asked for (hidden) when run in a terminal; it is
@@ -77,8 +77,22 @@ pub enum SetupError {
     CurrentExe(io::Error),
     #[error("cannot read {}: {source}; it was left untouched", path.display())]
     Read { path: PathBuf, source: io::Error },
-    #[error("{} is not valid JSON: {reason}; fix it (or move it away) and run setup again; it was left untouched", path.display())]
-    NotJson { path: PathBuf, reason: String },
+    #[error("{} is not valid {format}: {reason}; fix it (or move it away) and run setup again; it was left untouched", path.display())]
+    Unparsable {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+    #[error("{} is {what}, not a config file; only a regular file (or a symlink to one) is edited; it was left untouched", path.display())]
+    NotAFile { path: PathBuf, what: String },
+    #[error(
+        "{} has the member {member:?} twice: clients read the last copy, so setup cannot tell which one to change; remove one and run setup again; it was left untouched", path.display()
+    )]
+    Duplicate { path: PathBuf, member: String },
+    #[error("cannot lock {}.lock before changing it: {source}; it was left untouched", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("{} kept changing while setup tried to change it; run setup again; it was left untouched", path.display())]
+    KeptChanging { path: PathBuf },
     #[error("{}: {what} is not a JSON object; it was left untouched", path.display())]
     NotAnObject { path: PathBuf, what: String },
     #[error(
@@ -109,6 +123,22 @@ pub enum SetupError {
         "`claude mcp add` failed ({status}); if a server named {name:?} exists, pass --force to replace it"
     )]
     ClaudeFailed { name: String, status: String },
+    #[error(
+        "`claude mcp add {temporary}` failed ({status}), so {name:?} was left as it was (remove a stale {temporary:?} with `claude mcp remove --scope user {temporary}`)"
+    )]
+    ClaudeNotAccepted {
+        name: String,
+        temporary: String,
+        status: String,
+    },
+    #[error(
+        "the new entry works as {temporary:?}, but `claude mcp add {name}` failed ({status}) after the old {name:?} was removed; to rename it, run `claude mcp remove --scope user {temporary}` and `hienergy-mcp setup claude-code --name {name}`"
+    )]
+    ClaudeReplaceFailed {
+        name: String,
+        temporary: String,
+        status: String,
+    },
     #[error("cannot print: {0}")]
     Output(io::Error),
 }
@@ -171,85 +201,103 @@ fn config_file(
 ) -> Result<(), SetupError> {
     let path = match &args.config {
         Some(path) => path.clone(),
-        None => client.default_config().ok_or(SetupError::NoHome {
+        None => client.default_config(env).ok_or(SetupError::NoHome {
             client: client.display_name(),
         })?,
     };
     let servers_key = client.servers_key();
     let input_id = clients::input_id(&args.name);
-    if args.print {
-        let entry = client.entry(program, KEY_PLACEHOLDER, &input_id);
-        let servers = CstInputValue::Object(vec![(args.name.clone(), entry)]);
-        let mut snippet = Vec::new();
-        if let Some(input) = client.input(&input_id) {
-            snippet.push(("inputs".to_owned(), CstInputValue::Array(vec![input])));
+    let set_entry = |doc: &mut Document, key: &str| {
+        doc.set_server(
+            servers_key,
+            &args.name,
+            client.entry(program, key, &input_id),
+        )?;
+        match client.input(&input_id) {
+            Some(input) => doc.set_input(&input_id, input),
+            None => Ok(()),
         }
-        snippet.push((servers_key.to_owned(), servers));
-        write!(out, "{}", write::render(CstInputValue::Object(snippet)))
-            .map_err(SetupError::Output)?;
+    };
+    if args.print {
+        let snippet = write::render(client.format(), |doc| set_entry(doc, KEY_PLACEHOLDER))?;
+        write!(out, "{snippet}").map_err(SetupError::Output)?;
         eprintln!(
             "Merge this into {} under \"{servers_key}\" (nothing was changed).",
             path.display()
         );
+        if client.needs_key_in_file() {
+            eprintln!(
+                "Replace {KEY_PLACEHOLDER} with your HiEnergy admin API key: pasted as it is, \
+                 every call fails with 401 (unauthorized)."
+            );
+        }
         return Ok(());
     }
 
-    // Everything that can refuse the file is checked before asking for a key.
-    let doc = Document::load(&path, client.allows_comments())?;
-    let existing = doc.server(servers_key, &args.name)?;
-    if let (Some(existing), false) = (&existing, args.force) {
-        let command = existing
-            .get("command")
-            .map_or_else(|| "none".to_owned(), command_text);
-        if Path::new(&command) == program {
-            writeln!(
-                out,
-                "{} already starts this program as {:?}; nothing changed \
-                 (pass --force to write the entry again, e.g. with a new key).",
-                path.display(),
-                args.name
-            )
-            .map_err(SetupError::Output)?;
-            return Ok(());
+    // Everything that can refuse the file is checked before asking for a
+    // key; the change itself reads the file again, under its lock, once the
+    // key is known, so nothing written meanwhile is lost.
+    let unchanged = |existing: &Option<String>| -> Result<bool, SetupError> {
+        match (existing, args.force) {
+            (Some(command), false) if Path::new(command) == program => Ok(true),
+            (Some(command), false) => Err(SetupError::Exists {
+                path: path.clone(),
+                name: args.name.clone(),
+                command: command.clone(),
+            }),
+            _ => Ok(false),
         }
-        return Err(SetupError::Exists {
-            path,
-            name: args.name.clone(),
-            command,
-        });
-    }
-    let key = match client.needs_key_in_file() {
-        true => api_key(env, &path.display().to_string())?,
-        false => SecretString::from(String::new()),
     };
-    doc.set_server(
-        servers_key,
-        &args.name,
-        client.entry(program, key.expose_secret(), &input_id),
-    )?;
-    if let Some(input) = client.input(&input_id) {
-        doc.set_input(&input_id, input)?;
-    }
-    let backup = doc.save()?;
+    let existing = write::load(&path, client.format())?.existing(servers_key, &args.name)?;
+    let key = match (unchanged(&existing)?, client.needs_key_in_file()) {
+        (false, true) => api_key(env, &path.display().to_string())?,
+        _ => SecretString::from(String::new()),
+    };
+    let mut replaced = false;
+    let saved = write::update(&path, client.format(), client.needs_key_in_file(), |doc| {
+        let existing = doc.existing(servers_key, &args.name)?;
+        if unchanged(&existing)? {
+            return Ok(false);
+        }
+        replaced = existing.is_some();
+        set_entry(doc, key.expose_secret())?;
+        Ok(true)
+    })?;
 
-    let mut done = || -> io::Result<()> {
-        let verb = if existing.is_some() {
-            "Replaced"
-        } else {
-            "Added"
+    let done = || -> io::Result<()> {
+        let backup = match saved {
+            Saved::Unchanged => {
+                return writeln!(
+                    out,
+                    "{} already starts this program as {:?}; nothing changed \
+                     (pass --force to write the entry again, e.g. with a new key).",
+                    path.display(),
+                    args.name
+                );
+            }
+            Saved::Written { backup } => backup,
         };
-        let to = if existing.is_some() { "in" } else { "to" };
+        let (verb, to) = match replaced {
+            true => ("Replaced", "in"),
+            false => ("Added", "to"),
+        };
         writeln!(out, "{verb} {:?} {to} {}", args.name, path.display())?;
         writeln!(out, "  command: {}", program.display())?;
         match &backup {
             Some(backup) => writeln!(out, "  backup:  {}", backup.display())?,
             None => writeln!(out, "  (new file)")?,
         }
-        if client == Client::VsCode {
-            writeln!(
+        match client {
+            Client::VsCode => writeln!(
                 out,
                 "VS Code asks for the key the first time it starts the server and keeps it in its secret storage."
-            )?;
+            )?,
+            Client::Gemini => writeln!(
+                out,
+                "Gemini CLI starts no MCP server (this one included) in a folder it does not trust: \
+                 trust the folder when Gemini asks, or with /permissions."
+            )?,
+            _ => {}
         }
         writeln!(
             out,
@@ -258,12 +306,6 @@ fn config_file(
         )
     };
     done().map_err(SetupError::Output)
-}
-
-fn command_text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned)
 }
 
 /// The key from the environment, else asked for without echo when a person
@@ -320,32 +362,63 @@ fn claude_code(
         return output().map_err(SetupError::Output);
     };
     let key = api_key(env, "Claude Code's config")?;
-    if args.force {
-        // A missing entry makes `remove` fail, which is fine.
-        let _ = Command::new(&claude)
-            .args(["mcp", "remove", "--scope", "user", &args.name])
+    let claude_run = |words: &[&str]| -> Result<ExitStatus, SetupError> {
+        Command::new(&claude)
+            .args(words)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let status = Command::new(&claude)
-        .args(["mcp", "add", "--scope", "user", "--env"])
-        .arg(format!("{KEY_VAR}={}", key.expose_secret()))
-        .arg(&args.name)
-        .arg("--")
-        .arg(program)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|source| SetupError::ClaudeSpawn {
-            path: claude.clone(),
-            source,
-        })?;
-    if !status.success() {
-        return Err(SetupError::ClaudeFailed {
-            name: args.name.clone(),
-            status: status.to_string(),
-        });
+            .status()
+            .map_err(|source| SetupError::ClaudeSpawn {
+                path: claude.clone(),
+                source,
+            })
+    };
+    // The name goes before `--env`: `--env` takes several values and would
+    // swallow a name after it.
+    let env_arg = format!("--env={KEY_VAR}={}", key.expose_secret());
+    let program_arg = program.to_string_lossy();
+    let add = |name: &str| {
+        let words = ["mcp", "add", "--scope", "user", name, &env_arg, "--"];
+        claude_run(&[&words[..], &[&*program_arg]].concat())
+    };
+    let remove = |name: &str| claude_run(&["mcp", "remove", "--scope", "user", name]);
+    if !args.force {
+        let status = add(&args.name)?;
+        if !status.success() {
+            return Err(SetupError::ClaudeFailed {
+                name: args.name.clone(),
+                status: status.to_string(),
+            });
+        }
+    } else {
+        // The old entry goes only once Claude Code has accepted the new one
+        // (under a temporary name), so a failure never leaves fewer working
+        // entries than before.
+        let temporary = format!("{}-setup-new", args.name);
+        let status = add(&temporary)?;
+        if !status.success() {
+            return Err(SetupError::ClaudeNotAccepted {
+                name: args.name.clone(),
+                temporary,
+                status: status.to_string(),
+            });
+        }
+        // A missing entry makes `remove` fail, which is fine.
+        remove(&args.name)?;
+        let status = add(&args.name)?;
+        if !status.success() {
+            return Err(SetupError::ClaudeReplaceFailed {
+                name: args.name.clone(),
+                temporary,
+                status: status.to_string(),
+            });
+        }
+        if !remove(&temporary)?.success() {
+            eprintln!(
+                "warning: could not remove the temporary entry {temporary:?}; \
+                 run `claude mcp remove --scope user {temporary}`"
+            );
+        }
     }
     writeln!(
         out,
@@ -363,12 +436,12 @@ fn claude_command(name: &str, program: &Path) -> String {
     if cfg!(windows) {
         // PowerShell: '' escapes ' inside single quotes.
         format!(
-            "claude mcp add --scope user --env \"{KEY_VAR}=$env:{KEY_VAR}\" {name} -- '{}'",
+            "claude mcp add --scope user {name} --env \"{KEY_VAR}=$env:{KEY_VAR}\" -- '{}'",
             program.replace('\'', "''")
         )
     } else {
         format!(
-            "claude mcp add --scope user --env \"{KEY_VAR}=${KEY_VAR}\" {name} -- '{}'",
+            "claude mcp add --scope user {name} --env \"{KEY_VAR}=${KEY_VAR}\" -- '{}'",
             program.replace('\'', r"'\''")
         )
     }
@@ -394,7 +467,7 @@ mod tests {
         if !cfg!(windows) {
             assert_eq!(
                 line,
-                r#"claude mcp add --scope user --env "HIENERGY_API_KEY=$HIENERGY_API_KEY" hienergy -- '/opt/it'\''s here/hienergy-mcp'"#
+                r#"claude mcp add --scope user hienergy --env "HIENERGY_API_KEY=$HIENERGY_API_KEY" -- '/opt/it'\''s here/hienergy-mcp'"#
             );
         }
     }

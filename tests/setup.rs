@@ -8,17 +8,18 @@ use std::process::{Command, Output, Stdio};
 use crate::common::{BIN, TEST_KEY};
 use serde_json::{Value, json};
 
-struct Home {
+/// A temporary HOME (tests/clients.rs runs the real clients in one too).
+pub struct Home {
     dir: tempfile::TempDir,
 }
 
 impl Home {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         Self { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -110,7 +111,8 @@ fn assert_refused(out: &Output, path: &Path) {
     );
 }
 
-/// Files in the config's folder other than the config itself.
+/// Files in the config's folder other than the config itself (and its
+/// lock file, which stays).
 fn others_beside(path: &Path) -> Vec<PathBuf> {
     let dir = path
         .parent()
@@ -118,7 +120,7 @@ fn others_beside(path: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p != path)
+        .filter(|p| p != path && p.extension().is_none_or(|e| e != "lock"))
         .collect();
     found.sort();
     found
@@ -385,45 +387,98 @@ fn print_writes_nothing_and_shows_no_key() {
     assert!(!stdout(&out).contains(TEST_KEY));
     assert!(!home.claude_desktop_config().exists());
     assert!(stderr(&out).contains(&home.claude_desktop_config().display().to_string()));
+    // The placeholder is not a key: say so, or a pasted snippet gets 401.
+    assert!(stdout(&out).contains("<your HiEnergy admin API key>"));
+    assert!(
+        stderr(&out).contains("Replace <your HiEnergy admin API key>")
+            && stderr(&out).contains("401"),
+        "{}",
+        stderr(&out)
+    );
+    // VS Code's snippet holds no placeholder, so nothing to replace.
+    let out = home.setup(&["vscode", "--print"], None);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("401"), "{}", stderr(&out));
 }
 
 #[cfg(unix)]
-#[test]
-fn the_config_keeps_its_permissions_and_so_does_the_backup() {
+fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| {
-        fs::metadata(p)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0)
-    };
-    // Private (it holds keys) and shared with a group: neither is
-    // tempfile's own 0600 by accident.
-    for wanted in [0o600, 0o640] {
+    fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A file holding the key, and its backup, lose group and other access
+/// (a 0644 config would otherwise become world-readable with the key in it).
+#[cfg(unix)]
+#[test]
+fn a_config_holding_the_key_and_its_backup_are_private() {
+    for (before, after) in [
+        (0o600, 0o600),
+        (0o640, 0o600),
+        (0o644, 0o600),
+        (0o666, 0o600),
+        (0o700, 0o700),
+    ] {
         let home = Home::new();
         let config = home.claude_desktop_config();
         write(&config, "{}");
-        fs::set_permissions(&config, fs::Permissions::from_mode(wanted))
-            .unwrap_or_else(|e| panic!("{e}"));
+        set_mode(&config, before);
         assert_ok(&home.setup(&["claude-desktop"], Some(TEST_KEY)));
-        assert_eq!(mode(&config), wanted);
+        assert_eq!(mode(&config), after, "{before:o}");
         let backups = others_beside(&config);
         assert_eq!(backups.len(), 1);
-        assert_eq!(mode(&backups[0]), wanted, "{}", backups[0].display());
+        assert_eq!(
+            mode(&backups[0]),
+            after,
+            "{before:o}: {}",
+            backups[0].display()
+        );
     }
+    // A new file too.
+    let home = Home::new();
+    assert_ok(&home.setup(&["gemini"], Some(TEST_KEY)));
+    assert_eq!(
+        mode(&home.path().join(".gemini").join("settings.json")),
+        0o600
+    );
 }
 
-/// A `claude` on PATH that records its arguments, one per line.
+/// VS Code's file holds no key: shared stays shared.
 #[cfg(unix)]
-fn fake_claude(dir: &Path) -> PathBuf {
+#[test]
+fn a_config_without_the_key_keeps_its_permissions() {
+    let home = Home::new();
+    let config = home.path().join("mcp.json");
+    write(&config, "{}");
+    set_mode(&config, 0o644);
+    assert_ok(&home.setup(&["vscode", "--config", &config.to_string_lossy()], None));
+    assert_eq!(mode(&config), 0o644);
+}
+
+/// A `claude` on PATH that records its arguments, one per line, and fails
+/// `claude mcp add` for the names in `refuse`.
+#[cfg(unix)]
+fn fake_claude(dir: &Path, refuse: &[&str]) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let log = dir.join("claude-args");
     let script = dir.join("claude");
+    let refuse: String = refuse
+        .iter()
+        .map(|name| format!("[ \"$1 $2 $5\" = 'mcp add {name}' ] && exit 1\n"))
+        .collect();
     write(
         &script,
         &format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\necho ---- >> '{}'\n",
-            log.display(),
-            log.display()
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{log}'\necho ---- >> '{log}'\n{refuse}exit 0\n",
+            log = log.display(),
         ),
     );
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755))
@@ -431,24 +486,75 @@ fn fake_claude(dir: &Path) -> PathBuf {
     log
 }
 
+/// The calls the fake `claude` received, each as its words joined by spaces.
+#[cfg(unix)]
+fn claude_calls(log: &Path) -> Vec<String> {
+    read(log)
+        .split("----\n")
+        .filter(|call| !call.is_empty())
+        .map(|call| call.lines().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The real CLI's happy path is in tests/clients.rs; this checks what only
+/// a fake can: the exact words, and what --force does when an add fails.
 #[cfg(unix)]
 #[test]
-fn claude_code_runs_claude_mcp_add_with_the_absolute_path() {
+fn claude_code_names_the_entry_before_env_and_force_replaces_only_an_accepted_entry() {
     let home = Home::new();
     let bin = home.path().join("bin");
-    let log = fake_claude(&bin);
+    let log = fake_claude(&bin, &[]);
     let out = home.setup_with_path(&["claude-code"], Some(TEST_KEY), Some(&bin));
     assert_ok(&out);
-    let expected = format!(
-        "mcp\nadd\n--scope\nuser\n--env\nHIENERGY_API_KEY={TEST_KEY}\nhienergy\n--\n{}\n----\n",
-        this_binary()
-    );
-    assert_eq!(read(&log), expected);
+    let program = this_binary();
+    let add = |name: &str| {
+        format!("mcp add --scope user {name} --env=HIENERGY_API_KEY={TEST_KEY} -- {program}")
+    };
+    assert_eq!(claude_calls(&log), [add("hienergy")]);
 
-    // --force removes the old entry first.
+    // --force: the new entry under a temporary name first, then the swap.
     fs::remove_file(&log).unwrap_or_else(|e| panic!("{e}"));
     assert_ok(&home.setup_with_path(&["claude-code", "--force"], Some(TEST_KEY), Some(&bin)));
-    assert!(read(&log).starts_with("mcp\nremove\n--scope\nuser\nhienergy\n----\nmcp\nadd\n"));
+    assert_eq!(
+        claude_calls(&log),
+        [
+            add("hienergy-setup-new"),
+            "mcp remove --scope user hienergy".to_owned(),
+            add("hienergy"),
+            "mcp remove --scope user hienergy-setup-new".to_owned(),
+        ]
+    );
+
+    // Claude Code refuses the new entry: the old one is never removed.
+    let refusing = Home::new();
+    let bin = refusing.path().join("bin");
+    let log = fake_claude(&bin, &["hienergy-setup-new"]);
+    let out = refusing.setup_with_path(&["claude-code", "--force"], Some(TEST_KEY), Some(&bin));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("was left as it was"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(claude_calls(&log), [add("hienergy-setup-new")]);
+
+    // The last add fails after the old entry went: the accepted one stays,
+    // and the message says where.
+    let failing = Home::new();
+    let bin = failing.path().join("bin");
+    let log = fake_claude(&bin, &["hienergy"]);
+    let out = failing.setup_with_path(&["claude-code", "--force"], Some(TEST_KEY), Some(&bin));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("\"hienergy-setup-new\""),
+        "{}",
+        stderr(&out)
+    );
+    let calls = claude_calls(&log);
+    assert!(
+        !calls.contains(&"mcp remove --scope user hienergy-setup-new".to_owned()),
+        "{calls:?}"
+    );
 }
 
 #[test]
@@ -461,7 +567,7 @@ fn claude_code_without_claude_prints_the_command() {
     let text = stdout(&out);
     let last = text.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("claude mcp add --scope user --env "),
+        last.starts_with("claude mcp add --scope user hienergy --env "),
         "{text}"
     );
     assert!(last.contains(&this_binary()), "{text}");
@@ -508,7 +614,15 @@ fn help_names_the_key_and_points_a_person_to_setup() {
     );
     assert!(long.contains("hienergy-mcp setup"), "{long}");
     let setup = help_of(&["setup", "--help"]);
-    for client in ["claude-desktop", "cursor", "vscode", "claude-code"] {
+    for client in [
+        "claude-desktop",
+        "cursor",
+        "vscode",
+        "claude-code",
+        "gemini",
+        "codex",
+        "opencode",
+    ] {
         assert!(setup.contains(client), "{client} missing from:\n{setup}");
     }
 }
@@ -572,4 +686,201 @@ fn a_terminal_gets_one_notice_and_a_pipe_none() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!stderr(&out).contains(NOTICE), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn gemini_entry_is_merged_with_comments_kept_and_the_trust_note() {
+    let home = Home::new();
+    let config = home.path().join(".gemini").join("settings.json");
+    let fixture = "{\n  // mine\n  \"theme\": \"Default\",\n  \"mcpServers\": {\"other\": {\"command\": \"x\"}}\n}\n";
+    write(&config, fixture);
+    let out = home.setup(&["gemini"], Some(TEST_KEY));
+    assert_ok(&out);
+    let text = read(&config);
+    assert!(text.contains("// mine"), "{text}");
+    let value = jsonc_value(&text);
+    assert_eq!(
+        value["mcpServers"]["hienergy"],
+        json!({"command": this_binary(), "env": {"HIENERGY_API_KEY": TEST_KEY}})
+    );
+    assert_eq!(value["mcpServers"]["other"], json!({"command": "x"}));
+    assert_eq!(value["theme"], "Default");
+    assert!(stdout(&out).contains("does not trust"), "{}", stdout(&out));
+}
+
+#[test]
+fn opencode_entry_is_local_with_a_command_list_and_an_environment() {
+    let home = Home::new();
+    let config = home
+        .path()
+        .join(".config")
+        .join("opencode")
+        .join("opencode.json");
+    write(
+        &config,
+        "{\"$schema\": \"https://opencode.ai/config.json\", \"mcp\": {}}",
+    );
+    assert_ok(&home.setup(&["opencode"], Some(TEST_KEY)));
+    let value = jsonc_value(&read(&config));
+    assert_eq!(
+        value["mcp"]["hienergy"],
+        json!({"type": "local", "command": [this_binary()], "environment": {"HIENERGY_API_KEY": TEST_KEY}})
+    );
+    assert_eq!(value["$schema"], "https://opencode.ai/config.json");
+}
+
+#[test]
+fn codex_entry_is_a_toml_table_in_codex_home_with_comments_kept() {
+    let home = Home::new();
+    let codex_home = home.path().join("codex-home");
+    let config = codex_home.join("config.toml");
+    let fixture =
+        "# my settings\nmodel = \"o3\"  # the model\n\n[mcp_servers.other]\ncommand = \"x\"\n";
+    write(&config, fixture);
+    let out = Command::new(BIN)
+        .args(["setup", "codex"])
+        .env("HOME", home.path())
+        .env("CODEX_HOME", &codex_home)
+        .env("HIENERGY_API_KEY", TEST_KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ok(&out);
+    let text = read(&config);
+    assert!(text.starts_with(fixture), "{text}");
+    let value: toml_edit::DocumentMut = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let ours = &value["mcp_servers"]["hienergy"];
+    assert_eq!(
+        ours["command"].as_str(),
+        Some(this_binary().as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        ours["env"]["HIENERGY_API_KEY"].as_str(),
+        Some(TEST_KEY),
+        "{text}"
+    );
+    assert!(text.contains("[mcp_servers.hienergy.env]"), "{text}");
+    // Again: nothing to do. With --force on a broken file: refused.
+    let again = home.setup(
+        &["codex", "--config", &config.to_string_lossy()],
+        Some(TEST_KEY),
+    );
+    assert!(
+        stdout(&again).contains("nothing changed"),
+        "{}",
+        stdout(&again)
+    );
+    write(&config, "[mcp_servers\n");
+    let out = home.setup(
+        &["codex", "--config", &config.to_string_lossy(), "--force"],
+        Some(TEST_KEY),
+    );
+    assert_refused(&out, &config);
+    assert!(stderr(&out).contains("TOML"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_duplicate_member_is_refused_by_name() {
+    let home = Home::new();
+    let config = home.claude_desktop_config();
+    let fixture =
+        r#"{"mcpServers": {"hienergy": {"command": "/a"}, "hienergy": {"command": "/b"}}}"#;
+    write(&config, fixture);
+    let out = home.setup(&["claude-desktop", "--force"], Some(TEST_KEY));
+    assert_refused(&out, &config);
+    assert!(
+        stderr(&out).contains("\"mcpServers.hienergy\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(&config), fixture);
+}
+
+/// A FIFO would hang the read forever; a device or a dangling symlink would
+/// be replaced by a plain file holding the key.
+#[cfg(unix)]
+#[test]
+fn only_a_regular_file_or_a_symlink_to_one_is_edited() {
+    let home = Home::new();
+    let fifo = home.path().join("fifo.json");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap_or_else(|e| panic!("mkfifo: {e}"));
+    assert!(made.success());
+    let dangling = home.path().join("dangling.json");
+    std::os::unix::fs::symlink(home.path().join("nowhere.json"), &dangling)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (path, what) in [
+        (fifo.as_path(), "FIFO"),
+        (dangling.as_path(), "symlink to nothing"),
+        (Path::new("/dev/null"), "device"),
+        (home.path(), "folder"),
+    ] {
+        // `timeout` ends a hang as a failure with its own status.
+        let out = Command::new("timeout")
+            .args(["20", BIN, "setup", "cursor", "--config"])
+            .arg(path)
+            .env("HIENERGY_API_KEY", TEST_KEY)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(out.status.code(), Some(124), "hung on {}", path.display());
+        assert_refused(&out, path);
+        assert!(stderr(&out).contains(what), "{}", stderr(&out));
+    }
+    assert!(fs::symlink_metadata(&dangling).is_ok_and(|m| m.file_type().is_symlink()));
+    assert!(!home.path().join("nowhere.json").exists());
+
+    // A symlink to a file is written through; the link stays a link.
+    let real = home.path().join("real.json");
+    write(&real, "{}");
+    let link = home.path().join("link.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
+    assert_ok(&home.setup(
+        &["cursor", "--config", &link.to_string_lossy()],
+        Some(TEST_KEY),
+    ));
+    assert!(fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()));
+    assert_eq!(
+        json_of(&real)["mcpServers"]["hienergy"]["command"],
+        this_binary()
+    );
+}
+
+/// Four runs on one file at once: each takes its turn under the lock, so
+/// every entry that reported "Added" is in the file.
+#[test]
+fn concurrent_setups_on_one_file_keep_every_entry() {
+    for round in 0..5 {
+        let home = Home::new();
+        let config = home.path().join("mcp.json");
+        write(&config, "{\"mcpServers\": {}}");
+        let names = ["one", "two", "three", "four"];
+        let children: Vec<_> = names
+            .iter()
+            .map(|name| {
+                Command::new(BIN)
+                    .args(["setup", "cursor", "--name", name, "--config"])
+                    .arg(&config)
+                    .env("HIENERGY_API_KEY", TEST_KEY)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        for child in children {
+            assert_ok(&child.wait_with_output().unwrap_or_else(|e| panic!("{e}")));
+        }
+        let servers = json_of(&config)["mcpServers"].clone();
+        for name in names {
+            assert!(
+                servers.get(name).is_some(),
+                "round {round}: {name} lost: {servers}"
+            );
+        }
+    }
 }

@@ -34,6 +34,8 @@
 //! - `proptest_args`: arbitrary JSON at the argument parser.
 //! - `bundle` (ignored; `.ci/run` runs it): the .mcpb built and started as
 //!   Claude Desktop starts it.
+//! - `clients` (ignored; `.ci/run` runs it): `setup` checked by the real
+//!   Claude Code, Gemini CLI, opencode and Codex, each reporting us connected.
 
 // Test and bench code: a failed unwrap is a failed test (clippy.toml allows
 // this inside #[test] functions; here it covers the harness too).
@@ -52,6 +54,7 @@ mod agent;
 mod batch;
 mod bundle;
 mod canary;
+mod clients;
 mod conformance;
 mod faults;
 mod manifest;

@@ -6,6 +6,8 @@ use clap::ValueEnum;
 use etcetera::BaseStrategy;
 use jsonc_parser::cst::CstInputValue;
 
+use super::write::Format;
+
 /// The clients `setup` knows how to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Client {
@@ -18,6 +20,13 @@ pub enum Client {
     VsCode,
     /// Claude Code, through its own `claude mcp add`.
     ClaudeCode,
+    /// Gemini CLI's ~/.gemini/settings.json.
+    Gemini,
+    /// Codex CLI's $CODEX_HOME/config.toml (~/.codex/config.toml).
+    Codex,
+    /// opencode's ~/.config/opencode/opencode.json.
+    #[value(name = "opencode")]
+    OpenCode,
 }
 
 /// What the environment variable holding the key is called in every entry.
@@ -30,6 +39,9 @@ impl Client {
             Client::Cursor => "Cursor",
             Client::VsCode => "VS Code",
             Client::ClaudeCode => "Claude Code",
+            Client::Gemini => "Gemini CLI",
+            Client::Codex => "Codex",
+            Client::OpenCode => "opencode",
         }
     }
 
@@ -37,32 +49,59 @@ impl Client {
     pub fn servers_key(self) -> &'static str {
         match self {
             Client::VsCode => "servers",
+            Client::Codex => "mcp_servers",
+            Client::OpenCode => "mcp",
             _ => "mcpServers",
         }
     }
 
-    /// VS Code reads its config as JSON with comments and trailing commas;
-    /// the others parse strict JSON, so a comment we let through would break
-    /// the client.
-    pub fn allows_comments(self) -> bool {
-        self == Client::VsCode
+    /// How the client parses its file: a comment it does not strip would
+    /// break it, so each gets only what it reads. VS Code and opencode read
+    /// JSON with comments and trailing commas; Gemini strips comments
+    /// (strip-json-comments) before `JSON.parse`; Claude Desktop and Cursor
+    /// parse strict JSON.
+    pub fn format(self) -> Format {
+        let json = |comments, trailing_commas| Format::Json {
+            comments,
+            trailing_commas,
+        };
+        match self {
+            Client::VsCode | Client::OpenCode => json(true, true),
+            Client::Gemini => json(true, false),
+            Client::Codex => Format::Toml,
+            _ => json(false, false),
+        }
     }
 
     /// Whether the entry carries the key itself (else VS Code prompts for it).
     pub fn needs_key_in_file(self) -> bool {
-        matches!(self, Client::ClaudeDesktop | Client::Cursor)
+        self != Client::VsCode
     }
 
     /// The user-wide config file, or `None` for Claude Code (it keeps its
     /// own and is configured through its CLI) or when no home is known.
-    pub fn default_config(self) -> Option<PathBuf> {
+    /// `env` looks up environment variables (CODEX_HOME, XDG_CONFIG_HOME).
+    pub fn default_config(self, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        let home = || etcetera::home_dir().ok();
+        let set = |var: &str| env(var).filter(|v| !v.is_empty()).map(PathBuf::from);
         match self {
             Client::ClaudeDesktop => {
                 Some(app_dir()?.join("Claude").join("claude_desktop_config.json"))
             }
             Client::VsCode => Some(app_dir()?.join("Code").join("User").join("mcp.json")),
-            Client::Cursor => Some(etcetera::home_dir().ok()?.join(".cursor").join("mcp.json")),
+            Client::Cursor => Some(home()?.join(".cursor").join("mcp.json")),
             Client::ClaudeCode => None,
+            Client::Gemini => Some(home()?.join(".gemini").join("settings.json")),
+            Client::Codex => {
+                let codex_home = set("CODEX_HOME").or_else(|| Some(home()?.join(".codex")));
+                Some(codex_home?.join("config.toml"))
+            }
+            // opencode follows XDG on every OS (xdg-basedir), macOS and
+            // Windows included.
+            Client::OpenCode => {
+                let config = set("XDG_CONFIG_HOME").or_else(|| Some(home()?.join(".config")));
+                Some(config?.join("opencode").join("opencode.json"))
+            }
         }
     }
 
@@ -79,6 +118,13 @@ impl Client {
                     "env",
                     object(vec![(KEY_VAR, string(&format!("${{input:{input_id}}}")))]),
                 ),
+            ]),
+            // opencode: the program and its arguments in one list, the
+            // variables under "environment".
+            Client::OpenCode => object(vec![
+                ("type", string("local")),
+                ("command", CstInputValue::Array(vec![command])),
+                ("environment", object(vec![(KEY_VAR, string(key))])),
             ]),
             _ => object(vec![
                 ("command", command),
@@ -132,8 +178,12 @@ mod tests {
     use serde_json::{Value, json};
 
     fn value(input: CstInputValue) -> Value {
-        let text = super::super::write::render(input);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        let text = super::super::write::render(Client::Cursor.format(), |doc| {
+            doc.set_server("x", "y", input)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        parsed["x"]["y"].clone()
     }
 
     #[test]
@@ -147,7 +197,12 @@ mod tests {
 
     #[test]
     fn other_entries_carry_the_key_and_the_command() {
-        for client in [Client::ClaudeDesktop, Client::Cursor] {
+        for client in [
+            Client::ClaudeDesktop,
+            Client::Cursor,
+            Client::Gemini,
+            Client::Codex,
+        ] {
             let entry = value(client.entry(Path::new("/bin/h"), "secret", "unused"));
             assert_eq!(
                 entry,
@@ -158,9 +213,35 @@ mod tests {
     }
 
     #[test]
+    fn opencode_gets_a_command_list_and_an_environment() {
+        let entry = value(Client::OpenCode.entry(Path::new("/bin/h"), "secret", "unused"));
+        assert_eq!(
+            entry,
+            json!({"type": "local", "command": ["/bin/h"], "environment": {KEY_VAR: "secret"}})
+        );
+    }
+
+    #[test]
+    fn codex_home_and_xdg_config_home_are_followed() {
+        let env = |var: &str| match var {
+            "CODEX_HOME" => Some("/c".to_owned()),
+            "XDG_CONFIG_HOME" => Some("/x".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            Client::Codex.default_config(&env),
+            Some(PathBuf::from("/c/config.toml"))
+        );
+        assert_eq!(
+            Client::OpenCode.default_config(&env),
+            Some(PathBuf::from("/x/opencode/opencode.json"))
+        );
+    }
+
+    #[test]
     fn config_files_are_named_as_each_client_names_them() {
         let name = |c: Client| {
-            c.default_config()
+            c.default_config(&|_| None)
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         };
         if etcetera::home_dir().is_ok() {
@@ -170,7 +251,10 @@ mod tests {
             );
             assert_eq!(name(Client::Cursor).as_deref(), Some("mcp.json"));
             assert_eq!(name(Client::VsCode).as_deref(), Some("mcp.json"));
+            assert_eq!(name(Client::Gemini).as_deref(), Some("settings.json"));
+            assert_eq!(name(Client::Codex).as_deref(), Some("config.toml"));
+            assert_eq!(name(Client::OpenCode).as_deref(), Some("opencode.json"));
         }
-        assert_eq!(Client::ClaudeCode.default_config(), None);
+        assert_eq!(Client::ClaudeCode.default_config(&|_| None), None);
     }
 }
