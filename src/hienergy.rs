@@ -1295,6 +1295,47 @@ mod read_tests {
         assert_eq!(sent(&mock).await, 1);
     }
 
+    /// A POST that HiEnergy answered may have created the contact, so no
+    /// answer (refusal, server error, page, redirect) is a reason to send it
+    /// again, and a redirect is not followed: a 307/308 would replay the
+    /// POST there, key and all.
+    #[tokio::test]
+    async fn an_answered_post_is_sent_once_and_never_redirected() {
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .mount(&elsewhere)
+            .await;
+        let location = format!("{}/somewhere/else", elsewhere.uri());
+        let args = json!({"advertiser_id": 42, "email": "once@example.com"});
+        let contact = crate::contact::AddContactArgs::parse(args.as_object())
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .contact;
+        for status in [
+            401, 403, 404, 422, 500, 502, 503, 200, 201, 301, 302, 303, 307, 308,
+        ] {
+            let mock = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(status)
+                        .insert_header("location", location.as_str())
+                        .set_body_string("OK"),
+                )
+                .mount(&mock)
+                .await;
+            let error = api(&mock.uri())
+                .add_contact(KEY, &contact, &CancellationToken::new())
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{status} should fail"));
+            assert_eq!(sent(&mock).await, 1, "{status}: {error:?}");
+            if (300..400).contains(&status) {
+                assert!(error.message.contains(&location), "{status}: {error:?}");
+            }
+        }
+        assert_eq!(sent(&elsewhere).await, 0, "a redirect was followed");
+    }
+
     #[tokio::test]
     async fn a_401_or_a_404_is_not_sent_again_and_a_5xx_is() {
         for (status, kind, requests) in [
