@@ -840,7 +840,9 @@ mod tests {
     #[test]
     fn a_key_of_any_length_is_scrubbed() {
         for key in ["k", "k2", "Zq7", "hk_live_"] {
-            let body = format!(r#"{{"error":{{"code":"{key}","message":"bad key {key}."}}}}"#);
+            let body = format!(
+                r#"{{"error":{{"code":"{key}","message":"Key {key} is not valid","request_id":"{key}"}}}}"#
+            );
             let e = scrub_key(Err(err(401, &body)), key).err();
             let e = e.unwrap_or_else(|| panic!("an error"));
             // What HiEnergy contributed, and the message around it (the
@@ -848,6 +850,14 @@ mod tests {
             let shown = format!("{} {:?} {:?}", e.message, e.code, e.fields);
             assert!(!shown.contains(key), "{key}: {shown}");
             assert_eq!(e.code.as_deref(), Some(REDACTED), "{key}");
+            assert_eq!(e.request_id.as_deref(), Some(REDACTED), "{key}");
+            // A key of one or two letters is found in the wording too.
+            if key.len() > 2 {
+                assert_eq!(
+                    e.message, "HiEnergy refused the API key (401): Key [redacted] is not valid.",
+                    "{key}"
+                );
+            }
         }
         let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
         let got = scrub_key(Err(e), "b").err().map(|e| e.message);

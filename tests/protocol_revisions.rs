@@ -95,10 +95,27 @@ async fn older_revisions_begin_with_initialize() {
         );
         assert_eq!(init["protocolVersion"], revision, "{init}");
         assert_eq!(init["serverInfo"]["name"], "hienergy-mcp");
+        assert!(init["capabilities"]["tools"].is_object(), "{init}");
         proc.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await;
         let listed = result_of(&proc.request("tools/list", json!({})).await);
-        assert!(listed["tools"].is_array(), "{revision}: {listed}");
+        let mut names: Vec<&str> = listed["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "add_contact",
+                "add_contacts",
+                "search_advertisers",
+                "search_contacts"
+            ],
+            "{revision}: {listed}"
+        );
         tool_contact(&proc.call(contact(&format!("rev-{revision}"))).await);
         let (status, _) = proc.finish().await;
         assert!(status.success());
