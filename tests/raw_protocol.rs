@@ -530,26 +530,6 @@ async fn sigterm_and_sigint_exit_zero_within_a_second() {
 /// On the command line a plain-http public host stops the program; from
 /// the environment it is answered not_configured (tests/settings.rs).
 #[tokio::test]
-async fn plain_http_to_a_public_host_is_refused_at_start() {
-    for flags in [
-        vec!["--base-url", "http://example.com"],
-        vec!["--base-url", "http://example.com/api/v1"],
-    ] {
-        let output = command("https://app.hienergy.ai", Some(TEST_KEY), &flags)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run");
-        assert!(!output.status.success(), "{flags:?} was accepted");
-        assert!(output.stdout.is_empty(), "something on stdout");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("http://example.com"), "{stderr}");
-        assert!(stderr.contains("https://"), "{stderr}");
-        assert!(stderr.contains("clear text"), "{stderr}");
-    }
-}
-
-#[tokio::test]
 async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
     let mut upstream = hanging_then_created().await;
     let mut proc = server(&upstream.fake.http_url()).await;

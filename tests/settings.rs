@@ -183,17 +183,26 @@ async fn a_normal_start_is_quiet_and_a_missing_key_still_warns() {
     }
 }
 
+/// Unlike a bad variable, a bad flag is the user's own typing and stops
+/// the program: plain HTTP to a public host, said on stderr, never stdout.
 #[tokio::test]
 async fn a_bad_flag_still_stops_the_program() {
-    let output = command("", Some(TEST_KEY), &["--base-url", "http://example.com"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(output.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("clear text"), "{stderr}");
+    for flags in [
+        ["--base-url", "http://example.com"],
+        ["--base-url", "http://example.com/api/v1"],
+    ] {
+        let output = command("https://app.hienergy.ai", Some(TEST_KEY), &flags)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        assert!(output.stdout.is_empty(), "something on stdout");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("http://example.com"), "{stderr}");
+        assert!(stderr.contains("https://"), "{stderr}");
+        assert!(stderr.contains("clear text"), "{stderr}");
+    }
 }
 
 /// The HTTP client for an https:// base URL (trust roots and all, about
