@@ -1,7 +1,8 @@
 //! Failure semantics end to end: for every fault HiEnergy (or the network
 //! in between) can produce, the call ends in a precise kind, says whether
 //! the contact may exist, and the fake upstream counts exactly as many
-//! requests as were safe to send.
+//! requests as were safe to send. (That no fault puts the key in stdout
+//! or stderr is `canary`'s to show.)
 //!
 //! Which kind each status and body maps to, and that an answered POST is
 //! sent once, are shown below HTTP's wire in `answer` and `hienergy`; here
@@ -13,9 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{TEST_KEY, command};
-use crate::fault_kit::{Conn, Proc, TcpFake, contact, created_body, tool_contact, tool_error};
+use crate::fault_kit::{
+    Conn, Proc, TcpFake, closed_port, contact, created_body, tool_contact, tool_error,
+};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -23,14 +25,6 @@ const MIB: usize = 1 << 20;
 
 async fn server(base: &str, args: &[&str]) -> Proc {
     Proc::start(command(base, Some(TEST_KEY), args)).await
-}
-
-/// Ends the session, checks it exits cleanly; returns stderr. (That no
-/// fault puts the key in stdout or stderr is `canary`'s to show.)
-async fn finish(proc: Proc) -> String {
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
-    stderr
 }
 
 fn kind_created(error: &Value) -> (&str, &str) {
@@ -86,7 +80,7 @@ async fn rate_limit_with_short_retry_after_is_waited_out_then_succeeds() {
     assert_eq!(requests_for(&mock, "rl").await, 2);
     // It honoured Retry-After rather than re-sending at once.
     assert!(waited >= Duration::from_secs(1), "re-sent after {waited:?}");
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 /// A 429 whose wait is not taken (past `--max-retry-wait` or `--timeout`, or
@@ -148,7 +142,7 @@ async fn a_rate_limit_not_waited_out_is_reported_after_one_request() {
         let said = error["hint"].as_str().unwrap_or_default();
         assert!(said.contains(hint), "{retry_after}: {error}");
         assert_eq!(requests_for(&mock, "rl").await, 1, "{retry_after}");
-        let stderr = finish(proc).await;
+        let stderr = proc.finish_ok().await;
         // The outcome is logged once, with its kind, for whoever reads stderr.
         let logged: Vec<&str> = stderr
             .lines()
@@ -176,7 +170,7 @@ async fn rate_limit_without_retry_after_is_resent_a_bounded_number_of_times() {
             expected,
             "--max-retries {retries}"
         );
-        let stderr = finish(proc).await;
+        let stderr = proc.finish_ok().await;
         assert_eq!(resends_logged(&stderr), expected - 1, "{stderr}");
     }
 }
@@ -203,7 +197,7 @@ async fn a_cancel_stops_the_re_sends_after_a_429() {
     // Past the first re-sends' backoff (0.2, 0.4, 0.8 s).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(requests_for(&mock, "rlcancel").await, 1);
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 // ------------------------------------------------------------------ bodies
@@ -231,7 +225,7 @@ async fn body_of_50_mib_with_a_length_is_refused_unread() {
     eprintln!("peak RSS of the server: {peak} KiB");
     assert!(peak < 40 * 1024, "the server's peak RSS reached {peak} KiB");
     assert_eq!(requests_for(&mock, "big").await, 1);
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -270,7 +264,7 @@ async fn streamed_body_of_50_mib_is_cut_off_at_the_cap() {
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 50 * MIB, "the server read all {sent} bytes");
     assert_eq!((fake.connections(), fake.requests()), (1, 1));
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 // ---------------------------------------------------------------- timeouts
@@ -294,7 +288,7 @@ async fn expect_timeout_unknown(fake: &TcpFake, timeout_s: u64, tag: &str) {
         (1, 1),
         "re-sent after a timeout"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -365,7 +359,7 @@ async fn reset_after_the_request_is_network_unknown_and_not_resent() {
         (1, 1),
         "re-sent after a reset"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -382,7 +376,7 @@ async fn close_after_the_request_is_network_unknown_and_not_resent() {
         (1, 1),
         "re-sent after a close"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -401,18 +395,10 @@ async fn close_right_after_accept_is_network_unknown_and_not_resent() {
         1,
         "re-sent after the connection was made"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 // ------------------------------------------------------- failed connections
-
-/// A loopback port with nothing listening on it.
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    port
-}
 
 #[tokio::test]
 async fn refused_connection_is_network_no_and_resent_with_backoff() {
@@ -425,13 +411,13 @@ async fn refused_connection_is_network_no_and_resent_with_backoff() {
     assert_eq!(kind_created(&error), ("network", "no"), "{error}");
     // Two pauses of at least 200 ms and 400 ms (exponential backoff).
     assert!(took >= Duration::from_millis(600), "no backoff: {took:?}");
-    let stderr = finish(proc).await;
+    let stderr = proc.finish_ok().await;
     assert_eq!(resends_logged(&stderr), 2, "{stderr}");
 
     let mut proc = server(&base, &["--max-retries", "0"]).await;
     let error = tool_error(&proc.call(contact("refused0")).await);
     assert_eq!(kind_created(&error), ("network", "no"), "{error}");
-    let stderr = finish(proc).await;
+    let stderr = proc.finish_ok().await;
     assert_eq!(resends_logged(&stderr), 0, "{stderr}");
 }
 
@@ -455,7 +441,7 @@ async fn unresolvable_host_is_network_no() {
             .contains("connect"),
         "{error}"
     );
-    let stderr = finish(proc).await;
+    let stderr = proc.finish_ok().await;
     assert_eq!(resends_logged(&stderr), 1, "{stderr}");
 }
 
@@ -478,7 +464,7 @@ async fn tls_handshake_failure_is_network_no_and_resent() {
     // of the three connections was safe.
     assert_eq!(fake.connections(), 3);
     assert_eq!(fake.requests(), 0);
-    let stderr = finish(proc).await;
+    let stderr = proc.finish_ok().await;
     assert_eq!(resends_logged(&stderr), 2, "{stderr}");
 }
 
@@ -525,7 +511,7 @@ async fn connect_timeout_is_timeout_no_and_resent() {
     // Two attempts of one second each, and a pause between them.
     assert!(took >= Duration::from_secs(2), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    let stderr = finish(proc).await;
+    let stderr = proc.finish_ok().await;
     assert_eq!(resends_logged(&stderr), 1, "{stderr}");
     drop((listener, fillers));
 }

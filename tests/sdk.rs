@@ -38,18 +38,11 @@ async fn initialize_list_and_add_with_rmcp_client() {
         "status": "active",
         "linkedin_profile_url": "https://www.linkedin.com/in/janedoe"
     });
-    let expected_body = json!({"contact": {
-        "advertiser_id": 42,
-        "email": "jane.doe@example.com",
-        "name": "Jane Doe",
-        "given_name": "Jane",
-        "family_name": "Doe",
-        "phone": "+1 415 555 0100",
-        "job_title": "Affiliate Manager",
-        "source": "conference",
-        "status": "active",
-        "linkedin_profile_url": "https://www.linkedin.com/in/janedoe"
-    }});
+    // As given, with the advertiser an integer and the email trimmed.
+    let mut sent = full.clone();
+    sent["advertiser_id"] = json!(42);
+    sent["email"] = json!("jane.doe@example.com");
+    let expected_body = json!({"contact": sent});
     Mock::given(method("POST"))
         .and(path(CONTACTS_PATH))
         .and(header("x-api-key", TEST_KEY))
