@@ -514,7 +514,6 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
     use serde_json::json;
-    use std::time::Duration;
 
     pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -809,29 +808,14 @@ mod tests {
         );
     }
 
+    /// How each header is read is `budget`'s test; here, that the wait
+    /// reaches the error, and its absence the hint.
     #[test]
-    fn retry_after_sources() {
+    fn a_429_carries_its_wait() {
         let e = err(429, &[("retry-after", "7")], ENVELOPE);
         assert_eq!(e.retry_after_seconds, Some(7));
         let e = err(429, &[("x-ratelimit-reset", "12")], "");
         assert_eq!(e.retry_after_seconds, Some(12));
-        let soon = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() + 30)
-            .unwrap_or(0);
-        let e = err(429, &[("x-ratelimit-reset", &soon.to_string())], "");
-        assert!(
-            e.retry_after_seconds
-                .is_some_and(|s| (28..=31).contains(&s)),
-            "{:?}",
-            e.retry_after_seconds
-        );
-        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
-        let e = err(429, &[("retry-after", &date)], "");
-        assert!(
-            e.retry_after_seconds
-                .is_some_and(|s| (58..=61).contains(&s))
-        );
         let e = err(429, &[], "");
         assert_eq!(e.retry_after_seconds, None);
         assert!(e.hint().contains("retry"));
