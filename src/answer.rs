@@ -562,14 +562,16 @@ mod tests {
         let json_502 =
             r#"{"error":{"code":"bad_gateway","message":"upstream down","request_id":"r-502"}}"#;
         let envelope = ENVELOPE.as_bytes();
-        let cases: [(
+        // Status, headers, body → kind, created, and what the message says.
+        type Case<'a> = (
             u16,
-            &[(&'static str, &str)],
-            &[u8],
+            &'a [(&'static str, &'a str)],
+            &'a [u8],
             ErrorKind,
             Created,
-            &str,
-        ); 33] = [
+            &'a str,
+        );
+        let cases: [Case; 33] = [
             (400, &[], envelope, Rejected, No, ""),
             (401, &[], envelope, ErrorKind::Unauthorized, No, ""),
             (403, &[], envelope, ErrorKind::Forbidden, No, ""),

@@ -87,7 +87,15 @@ async fn rate_limit_with_short_retry_after_is_waited_out_then_succeeds() {
 /// too large to add up) is reported after one request, with when to retry.
 #[tokio::test]
 async fn a_rate_limit_not_waited_out_is_reported_after_one_request() {
-    let cases: [(&str, &[&str], Option<&str>, Value, &str); 4] = [
+    // Retry-After, flags, HIENERGY_MAX_RETRY_WAIT, the wait said, the hint.
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        Option<&'static str>,
+        Value,
+        &'static str,
+    );
+    let cases: [Case; 4] = [
         // Past the default --max-retry-wait.
         ("60", &[], None, json!(60), "60 seconds"),
         // Within --max-retry-wait but past --timeout.
