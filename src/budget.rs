@@ -406,4 +406,29 @@ mod tests {
             Some(1_000_000_000)
         );
     }
+
+    #[test]
+    fn each_source_of_the_wait_is_read() {
+        let wait = |name: &'static str, value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(
+                name,
+                HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
+            );
+            retry_after(&map)
+        };
+        assert_eq!(wait("retry-after", "7"), Some(7));
+        assert_eq!(wait("x-ratelimit-reset", "12"), Some(12));
+        // A reset given as the moment, in seconds since the epoch.
+        let soon = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() + 30)
+            .unwrap_or(0);
+        let got = wait("x-ratelimit-reset", &soon.to_string());
+        assert!(got.is_some_and(|s| (28..=31).contains(&s)), "{got:?}");
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+        let got = wait("retry-after", &date);
+        assert!(got.is_some_and(|s| (58..=61).contains(&s)), "{got:?}");
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 }

@@ -840,7 +840,9 @@ mod tests {
     #[test]
     fn a_key_of_any_length_is_scrubbed() {
         for key in ["k", "k2", "Zq7", "hk_live_"] {
-            let body = format!(r#"{{"error":{{"code":"{key}","message":"bad key {key}."}}}}"#);
+            let body = format!(
+                r#"{{"error":{{"code":"{key}","message":"Key {key} is not valid","request_id":"{key}"}}}}"#
+            );
             let e = scrub_key(Err(err(401, &body)), key).err();
             let e = e.unwrap_or_else(|| panic!("an error"));
             // What HiEnergy contributed, and the message around it (the
@@ -848,6 +850,14 @@ mod tests {
             let shown = format!("{} {:?} {:?}", e.message, e.code, e.fields);
             assert!(!shown.contains(key), "{key}: {shown}");
             assert_eq!(e.code.as_deref(), Some(REDACTED), "{key}");
+            assert_eq!(e.request_id.as_deref(), Some(REDACTED), "{key}");
+            // A key of one or two letters is found in the wording too.
+            if key.len() > 2 {
+                assert_eq!(
+                    e.message, "HiEnergy refused the API key (401): Key [redacted] is not valid.",
+                    "{key}"
+                );
+            }
         }
         let e = ToolError::new(ErrorKind::Network, Created::No, "abc");
         let got = scrub_key(Err(e), "b").err().map(|e| e.message);
@@ -1293,6 +1303,47 @@ mod read_tests {
             (ErrorKind::BadResponse, Created::No)
         );
         assert_eq!(sent(&mock).await, 1);
+    }
+
+    /// A POST that HiEnergy answered may have created the contact, so no
+    /// answer (refusal, server error, page, redirect) is a reason to send it
+    /// again, and a redirect is not followed: a 307/308 would replay the
+    /// POST there, key and all.
+    #[tokio::test]
+    async fn an_answered_post_is_sent_once_and_never_redirected() {
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .mount(&elsewhere)
+            .await;
+        let location = format!("{}/somewhere/else", elsewhere.uri());
+        let args = json!({"advertiser_id": 42, "email": "once@example.com"});
+        let contact = crate::contact::AddContactArgs::parse(args.as_object())
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .contact;
+        for status in [
+            401, 403, 404, 422, 500, 502, 503, 200, 201, 301, 302, 303, 307, 308,
+        ] {
+            let mock = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(status)
+                        .insert_header("location", location.as_str())
+                        .set_body_string("OK"),
+                )
+                .mount(&mock)
+                .await;
+            let error = api(&mock.uri())
+                .add_contact(KEY, &contact, &CancellationToken::new())
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{status} should fail"));
+            assert_eq!(sent(&mock).await, 1, "{status}: {error:?}");
+            if (300..400).contains(&status) {
+                assert!(error.message.contains(&location), "{status}: {error:?}");
+            }
+        }
+        assert_eq!(sent(&elsewhere).await, 0, "a redirect was followed");
     }
 
     #[tokio::test]

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use crate::common::{CONTACTS_PATH, TEST_KEY, command};
 use crate::fault_kit::{
-    Conn, Proc, TcpFake, contact, created_body, http_201, tool_contact, tool_error,
+    Conn, Proc, TcpFake, closed_port, contact, created_body, http_201, tool_contact, tool_error,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -250,11 +249,8 @@ async fn key_never_leaks_on_any_transport_failure() {
     let _ = std::fs::remove_dir_all(dir);
 
     // Refused.
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
     let mut proc = Proc::start(traced(
-        &format!("http://127.0.0.1:{port}"),
+        &format!("http://127.0.0.1:{}", closed_port().await),
         &["--max-retries", "1"],
     ))
     .await;

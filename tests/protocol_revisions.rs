@@ -3,10 +3,9 @@
 //! ride in `_meta` on every request), which Claude Code and the Python SDK
 //! already use, and the older revisions that begin with `initialize`.
 
-use crate::common::{TEST_KEY, command, mount_answer, posts};
-use crate::fault_kit::{Proc, contact, created_body, result_of, tool_contact};
+use crate::common::{TEST_KEY, command, posts};
+use crate::fault_kit::{Proc, contact, created_fake, result_of, tool_contact};
 use serde_json::{Value, json};
-use wiremock::{MockServer, ResponseTemplate};
 
 const NEW_REVISION: &str = "2026-07-28";
 
@@ -16,16 +15,6 @@ fn meta() -> Value {
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
     })
-}
-
-async fn created_fake() -> MockServer {
-    let mock = MockServer::start().await;
-    mount_answer(
-        &mock,
-        ResponseTemplate::new(201).set_body_json(created_body("rev")),
-    )
-    .await;
-    mock
 }
 
 #[tokio::test]
@@ -72,8 +61,7 @@ async fn the_2026_07_28_revision_needs_no_initialize() {
     // The session goes on.
     let again = result_of(&proc.request("tools/list", json!({"_meta": meta()})).await);
     assert_eq!(again["tools"], listed["tools"]);
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -95,12 +83,28 @@ async fn older_revisions_begin_with_initialize() {
         );
         assert_eq!(init["protocolVersion"], revision, "{init}");
         assert_eq!(init["serverInfo"]["name"], "hienergy-mcp");
+        assert!(init["capabilities"]["tools"].is_object(), "{init}");
         proc.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await;
         let listed = result_of(&proc.request("tools/list", json!({})).await);
-        assert!(listed["tools"].is_array(), "{revision}: {listed}");
+        let mut names: Vec<&str> = listed["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "add_contact",
+                "add_contacts",
+                "search_advertisers",
+                "search_contacts"
+            ],
+            "{revision}: {listed}"
+        );
         tool_contact(&proc.call(contact(&format!("rev-{revision}"))).await);
-        let (status, _) = proc.finish().await;
-        assert!(status.success());
+        proc.finish_ok().await;
     }
 }

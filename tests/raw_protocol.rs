@@ -7,33 +7,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::{CONTACTS_PATH, TEST_KEY, command};
+use crate::common::{TEST_KEY, command};
 use crate::fault_kit::{
-    Conn, Proc, TcpFake, contact, created_body, http_201, result_of, tool_contact, tool_error,
+    Conn, Proc, TcpFake, contact, created_body, created_fake, http_201, result_of, tool_contact,
+    tool_error,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// "Within a second", with room for a loaded machine.
 const PROMPT: Duration = Duration::from_millis(1500);
 
-async fn created_for_any(mock: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(CONTACTS_PATH))
-        .respond_with(ResponseTemplate::new(201).set_body_json(created_body("any")))
-        .mount(mock)
-        .await;
-}
-
 async fn server(base: &str) -> Proc {
     Proc::start(command(base, Some(TEST_KEY), &[])).await
-}
-
-async fn finish(proc: Proc) {
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
 }
 
 /// A fake whose first connection hangs after reading the request (telling
@@ -85,46 +73,6 @@ impl Hanging {
             .expect("the server never closed the upstream connection")
             .expect("fake gone")
     }
-}
-
-#[tokio::test]
-async fn initialize_list_and_call_over_raw_lines() {
-    let mock = MockServer::start().await;
-    created_for_any(&mock).await;
-    let mut proc = Proc::spawn(command(&mock.uri(), Some(TEST_KEY), &[]));
-    let init = proc
-        .request(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                   "clientInfo": {"name": "raw", "version": "0"}}),
-        )
-        .await;
-    assert_eq!(
-        init["result"]["serverInfo"]["name"], "hienergy-mcp",
-        "{init}"
-    );
-    assert!(
-        init["result"]["capabilities"]["tools"].is_object(),
-        "{init}"
-    );
-    proc.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await;
-    let list = proc.request("tools/list", json!({})).await;
-    let tools = list["result"]["tools"].as_array().expect("tools");
-    let mut names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    names.sort_unstable();
-    assert_eq!(
-        names,
-        [
-            "add_contact",
-            "add_contacts",
-            "search_advertisers",
-            "search_contacts"
-        ]
-    );
-    let result = proc.call(contact("raw")).await;
-    assert_eq!(tool_contact(&result)["id"], 7, "{result}");
-    finish(proc).await;
 }
 
 /// A client that writes many lines at once (a script, or a client that
@@ -179,7 +127,7 @@ async fn many_lines_in_one_write_are_each_answered() {
         "{}",
         answers["d"]
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -199,7 +147,7 @@ async fn unknown_methods_are_method_not_found_and_unknown_notifications_ignored(
     };
     assert!(pong.get("result").is_some(), "{pong}");
     assert!(before.is_empty(), "notifications were answered: {before:?}");
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 /// Sends `bytes`, then a ping; returns whatever the server said about
@@ -288,7 +236,7 @@ async fn malformed_lines_never_end_the_session() {
             String::from_utf8_lossy(line)
         );
     }
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -338,11 +286,13 @@ async fn wrong_params_are_invalid_params_or_invalid_arguments() {
         }
         proc.ping().await;
     }
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
+/// Huge input (a 1 MiB value, a 1 MiB name, 10,000 unknown names) gets a
+/// short answer naming the problem, never an echo of the input.
 #[tokio::test]
-async fn a_one_mib_string_in_a_field_is_refused_without_being_echoed() {
+async fn huge_arguments_are_refused_without_being_echoed() {
     let mut proc = server("http://127.0.0.1:9").await;
     let huge = "é".repeat(1 << 19);
     for field in [
@@ -365,12 +315,22 @@ async fn a_one_mib_string_in_a_field_is_refused_without_being_echoed() {
     args[&huge] = json!(1);
     let error = tool_error(&proc.call(args).await);
     assert_eq!(error["kind"], "invalid_arguments");
+    // Ten thousand unknown names: fifty named, the rest counted.
+    let mut args = contact("many-names");
+    for i in 0..10_000 {
+        args[format!("unknown_{i:05}")] = json!(1);
+    }
+    let error = tool_error(&proc.call(args).await);
+    assert_eq!(error["kind"], "invalid_arguments");
+    assert_eq!(error["fields"].as_array().map(Vec::len), Some(50));
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("and 9950 more"), "{message:.200}");
     let longest = proc.transcript.iter().map(String::len).max().unwrap_or(0);
     assert!(
         longest < 64 * 1024,
         "an answer of {longest} bytes echoed the input"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 /// A cancel stops nothing already on its way: the POST ends within
@@ -413,7 +373,7 @@ async fn cancellation_lets_the_post_end_and_an_identical_call_takes_its_outcome(
     );
     assert_eq!(upstream.fake.connections(), 2);
     assert_eq!(upstream.fake.requests(), 2);
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 /// The duplicate guard remembers 1,024 calls; one in flight must outlive
@@ -476,7 +436,7 @@ async fn a_call_in_flight_is_not_forgotten_behind_1100_others() {
     assert_eq!(replayed(&answers[1].1), true, "{}", answers[1].1);
     assert_eq!(slow_posts.load(Ordering::SeqCst), 1);
     assert_eq!(fake.requests(), 1101);
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -511,7 +471,7 @@ async fn calls_run_concurrently_and_a_fast_one_answers_first() {
     let second = proc.recv().await;
     assert_eq!(second["id"], slow, "{second}");
     assert_eq!(tool_contact(&second["result"])["email"], "slow@example.com");
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 #[tokio::test]
@@ -528,7 +488,7 @@ async fn stdin_eof_exits_zero_within_a_second_even_with_a_call_in_flight() {
     assert_eq!(status.code(), Some(0));
     assert!(took < PROMPT, "exited {took:?} after stdin closed");
     upstream.wait_for_hang_up().await;
-    finish(proc).await;
+    proc.finish_ok().await;
 
     // And with nothing in flight.
     let mut proc = server("http://127.0.0.1:9").await;
@@ -562,33 +522,13 @@ async fn sigterm_and_sigint_exit_zero_within_a_second() {
             if in_flight {
                 upstream.wait_for_hang_up().await;
             }
-            finish(proc).await;
+            proc.finish_ok().await;
         }
     }
 }
 
 /// On the command line a plain-http public host stops the program; from
 /// the environment it is answered not_configured (tests/settings.rs).
-#[tokio::test]
-async fn plain_http_to_a_public_host_is_refused_at_start() {
-    for flags in [
-        vec!["--base-url", "http://example.com"],
-        vec!["--base-url", "http://example.com/api/v1"],
-    ] {
-        let output = command("https://app.hienergy.ai", Some(TEST_KEY), &flags)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run");
-        assert!(!output.status.success(), "{flags:?} was accepted");
-        assert!(output.stdout.is_empty(), "something on stdout");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("http://example.com"), "{stderr}");
-        assert!(stderr.contains("https://"), "{stderr}");
-        assert!(stderr.contains("clear text"), "{stderr}");
-    }
-}
-
 #[tokio::test]
 async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
     let mut upstream = hanging_then_created().await;
@@ -640,8 +580,7 @@ async fn a_closed_stdout_ends_the_session_and_no_call_after_it_is_sent() {
 /// the client writes and dies, so that it cannot read them first.
 #[tokio::test]
 async fn calls_queued_when_the_client_dies_are_not_sent() {
-    let mock = MockServer::start().await;
-    created_for_any(&mock).await;
+    let mock = created_fake().await;
     let mut proc = server(&mock.uri()).await;
     crate::fault_kit::signal(proc.pid(), "STOP");
     for i in 0..5 {
@@ -678,7 +617,7 @@ async fn a_last_request_without_its_newline_is_answered() {
         true,
         "{response}"
     );
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
 /// A line of `len` bytes and its newline: a tools/call whose params are padded, with the id
@@ -711,36 +650,26 @@ async fn a_request_line_over_the_limit_is_dropped_in_bounded_memory() {
     };
     let error = tool_error(&result_of(&response));
     assert_eq!(error["kind"], "invalid_arguments", "{error}");
-    finish(proc).await;
+    proc.finish_ok().await;
 }
 
-#[tokio::test]
-async fn ten_thousand_unknown_argument_names_get_a_short_answer() {
-    let mut proc = server("http://127.0.0.1:9").await;
-    let mut args = contact("many-names");
-    for i in 0..10_000 {
-        args[format!("unknown_{i:05}")] = json!(1);
-    }
-    let error = tool_error(&proc.call(args).await);
-    assert_eq!(error["kind"], "invalid_arguments");
-    assert_eq!(error["fields"].as_array().map(Vec::len), Some(50));
-    let message = error["message"].as_str().unwrap_or_default();
-    assert!(message.contains("and 9950 more"), "{message:.200}");
-    let longest = proc.transcript.iter().map(String::len).max().unwrap_or(0);
-    assert!(longest < 64 * 1024, "an answer of {longest} bytes");
-    finish(proc).await;
-}
-
+/// A protocol error, naming the tools there are, and nothing sent.
 #[tokio::test]
 async fn an_unknown_tool_is_invalid_params() {
-    let mut proc = server("http://127.0.0.1:9").await;
+    let mock = created_fake().await;
+    let mut proc = server(&mock.uri()).await;
     for name in [json!("delete_everything"), json!("ADD_CONTACT"), json!("")] {
         let response = proc
-            .request("tools/call", json!({"name": name, "arguments": {}}))
+            .request(
+                "tools/call",
+                json!({"name": name, "arguments": contact("x")}),
+            )
             .await;
         assert_eq!(response["error"]["code"], -32602, "{name}: {response}");
         let message = response["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("unknown tool"), "{message}");
+        assert!(message.contains("add_contacts"), "{message}");
     }
-    finish(proc).await;
+    assert_eq!(mock.received_requests().await.map_or(0, |r| r.len()), 0);
+    proc.finish_ok().await;
 }

@@ -2,10 +2,9 @@
 //! a config file the user cannot see the log of, a pasted API path, and a
 //! quiet start.
 
-use crate::common::{CONTACTS_PATH, TEST_KEY, command, mount_answer, posts};
-use crate::fault_kit::{Proc, contact, created_body, tool_contact, tool_error};
+use crate::common::{CONTACTS_PATH, TEST_KEY, command, posts};
+use crate::fault_kit::{Proc, contact, created_fake, tool_contact, tool_error};
 use serde_json::json;
-use wiremock::{MockServer, ResponseTemplate};
 
 /// Every setting variable, as an MCPB bundle passes an optional field the
 /// user left empty.
@@ -19,16 +18,6 @@ const SETTING_VARS: [&str; 7] = [
     "HIENERGY_LOG_LEVEL",
 ];
 
-async fn created_fake() -> MockServer {
-    let server = MockServer::start().await;
-    mount_answer(
-        &server,
-        ResponseTemplate::new(201).set_body_json(created_body("any")),
-    )
-    .await;
-    server
-}
-
 #[tokio::test]
 async fn empty_settings_mean_unset() {
     let fake = created_fake().await;
@@ -40,8 +29,7 @@ async fn empty_settings_mean_unset() {
     let created = proc.call(contact("empty-settings")).await;
     tool_contact(&created);
     assert_eq!(posts(&fake).await, 1);
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    proc.finish_ok().await;
 
     // An empty base URL (the bundle's optional field left empty) is the
     // default host, not an error.
@@ -56,8 +44,7 @@ async fn empty_settings_mean_unset() {
         "https://app.hienergy.ai/api/v1/contacts/add",
         "{preview}"
     );
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    proc.finish_ok().await;
 }
 
 /// A bad variable starts the server anyway; every call, dry runs
@@ -88,8 +75,7 @@ async fn expect_misconfigured(base_url: &str, env: &[(&str, &str)], names: &[&st
         );
     }
     proc.ping().await;
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = proc.finish_ok().await;
     for name in names {
         assert!(stderr.contains(name), "{name} not logged: {stderr}");
     }
@@ -151,8 +137,7 @@ async fn a_pasted_api_path_in_the_base_url_is_stripped() {
     let received = fake.received_requests().await.unwrap_or_default();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].url.path(), CONTACTS_PATH);
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success());
+    let stderr = proc.finish_ok().await;
     assert!(stderr.contains("/api/v1"), "{stderr}");
 }
 
@@ -173,8 +158,7 @@ async fn a_normal_start_is_quiet_and_a_missing_key_still_warns() {
         if key.is_some() {
             tool_contact(&proc.call(contact("quiet")).await);
         }
-        let (status, stderr) = proc.finish().await;
-        assert!(status.success());
+        let stderr = proc.finish_ok().await;
         if quiet {
             assert_eq!(stderr, "", "a normal start printed to stderr");
         } else {
@@ -183,17 +167,26 @@ async fn a_normal_start_is_quiet_and_a_missing_key_still_warns() {
     }
 }
 
+/// Unlike a bad variable, a bad flag is the user's own typing and stops
+/// the program: plain HTTP to a public host, said on stderr, never stdout.
 #[tokio::test]
 async fn a_bad_flag_still_stops_the_program() {
-    let output = command("", Some(TEST_KEY), &["--base-url", "http://example.com"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(output.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("clear text"), "{stderr}");
+    for flags in [
+        ["--base-url", "http://example.com"],
+        ["--base-url", "http://example.com/api/v1"],
+    ] {
+        let output = command("https://app.hienergy.ai", Some(TEST_KEY), &flags)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        assert!(output.stdout.is_empty(), "something on stdout");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("http://example.com"), "{stderr}");
+        assert!(stderr.contains("https://"), "{stderr}");
+        assert!(stderr.contains("clear text"), "{stderr}");
+    }
 }
 
 /// The HTTP client for an https:// base URL (trust roots and all, about
@@ -209,8 +202,7 @@ async fn the_https_client_is_built_before_the_first_call_when_a_key_is_set() {
     while !proc.stderr_text().contains(BUILT) && waited.elapsed() < crate::common::ANSWER_TIMEOUT {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = proc.finish_ok().await;
     assert!(stderr.contains(BUILT), "not built without a call: {stderr}");
     assert!(stderr.contains("https=true"), "{stderr}");
 
@@ -220,7 +212,6 @@ async fn the_https_client_is_built_before_the_first_call_when_a_key_is_set() {
     let mut args = contact("no-key");
     args["dry_run"] = json!(true);
     let _ = proc.call(args).await;
-    let (status, stderr) = proc.finish().await;
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = proc.finish_ok().await;
     assert!(!stderr.contains(BUILT), "built without a key: {stderr}");
 }

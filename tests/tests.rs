@@ -15,8 +15,9 @@
 //! - `agent`: what an agent relies on: dry runs, no accidental duplicates,
 //!   an actionable error per kind.
 //! - `batch`: `add_contacts`: a list in one call, pacing, cancel, progress.
-//! - `faults`: every HiEnergy or network fault → kind, `created`, and how
-//!   many requests were sent.
+//! - `faults`: rate limits, bodies over the cap and faults below HTTP →
+//!   kind, `created`, and how many requests were sent. (Status and body →
+//!   kind is one table in `src/answer.rs`.)
 //! - `reads`: `search_advertisers` and `search_contacts` against every
 //!   documented read shape; bad input, search down, 5xx on reads.
 //! - `raw_protocol`: JSON-RPC spoken as bytes: framing, malformed input,
@@ -25,7 +26,8 @@
 //! - `conformance`: every result validated against the advertised
 //!   outputSchema; `ts_sdk`: the same through the official TypeScript SDK.
 //! - `canary`: the API key never shows in stdout, stderr or a result.
-//! - `sdk`: rmcp's client end to end.
+//! - `sdk`: rmcp's client end to end: its happy path once, no key, bad
+//!   arguments.
 //! - `settings`, `upstream`: settings and answers at their extremes.
 //! - `tls`: HTTPS + HTTP/2 end to end, trusted and untrusted.
 //! - `setup`: `hienergy-mcp setup` against fixture files under a temp HOME.

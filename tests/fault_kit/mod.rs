@@ -261,6 +261,13 @@ impl Proc {
         (status, self.stderr_text())
     }
 
+    /// `finish`, checking the server exited cleanly; returns stderr.
+    pub async fn finish_ok(self) -> String {
+        let (status, stderr) = self.finish().await;
+        assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
+        stderr
+    }
+
     /// Peak resident memory of the server so far, from /proc.
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
@@ -305,6 +312,22 @@ pub fn contact(tag: &str) -> Value {
 /// The body a successful add answers with.
 pub fn created_body(tag: &str) -> Value {
     json!({"data": {"id": 7, "advertiser_id": 42, "email": format!("{tag}@example.com")}})
+}
+
+/// A fake HiEnergy that creates every contact it is sent.
+pub async fn created_fake() -> wiremock::MockServer {
+    let mock = wiremock::MockServer::start().await;
+    let created = wiremock::ResponseTemplate::new(201).set_body_json(created_body("any"));
+    crate::common::mount_answer(&mock, created).await;
+    mock
+}
+
+/// A loopback port with nothing listening on it: connections are refused.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    port
 }
 
 /// Kill on drop is not enough to check an exit status; this sends a signal.
