@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
-use super::send::{self, Sent};
-use crate::contact::AddContactArgs;
+use super::send::{self, Sent, Would};
+use crate::contact::{AddContactArgs, IfExists};
 use crate::hienergy::Preview;
 use crate::outcome::{self, ErrorBody, PreviousAttempt, Reply, ToolError};
 use crate::schema;
@@ -61,6 +61,15 @@ pub struct Output {
     /// With dry_run: the HTTP request that would be sent, API key redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Preview>,
+    /// true: HiEnergy already had a contact with this email on this advertiser, so nothing was added; `contact` is that contact. With dry_run, false: the check found none, so a real call would add it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<bool>,
+    /// Present when the check for an existing contact could not be made: why. The contact was sent anyway (with dry_run: would be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_check: Option<String>,
+    /// true when HiEnergy did not answer the POST but a lookup afterwards found the contact: it was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_by_lookup: Option<bool>,
     /// Present when the call failed (isError: true): what went wrong and what to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
@@ -68,14 +77,30 @@ pub struct Output {
 
 impl Reply for Output {
     fn text(&self) -> String {
+        let dry = self.dry_run == Some(true);
         let mut text = match (&self.error, &self.contact, &self.request) {
             (Some(error), _, _) => error.text(),
+            (None, _, Some(request)) if dry => dry_run_text(request),
+            (None, Some(_), _) if self.existing == Some(true) => String::new(),
             (None, Some(contact), _) => {
                 outcome::success_sentence(contact, self.replayed == Some(true))
             }
             (None, None, Some(request)) => dry_run_text(request),
             (None, None, None) => String::new(),
         };
+        let checked = outcome::check_sentence(
+            self.contact.as_ref(),
+            self.existing,
+            self.existing_check.as_deref(),
+            self.confirmed_by_lookup == Some(true),
+            dry,
+        );
+        if !checked.is_empty() {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&checked);
+        }
         if self.previous_attempt.is_some() {
             text.push(' ');
             text.push_str(PreviousAttempt::TEXT);
@@ -118,18 +143,41 @@ pub async fn call(
         return error.into_result();
     }
     if args.dry_run {
-        let has_key = backend.config.api_key().is_some();
-        return Output {
+        let api_key = backend.config.api_key();
+        let mut output = Output {
             dry_run: Some(true),
-            request: Some(backend.api.preview(&args.contact, has_key)),
+            request: Some(backend.api.preview(&args.contact, api_key.is_some())),
             ..Output::default()
+        };
+        if let Some(api_key) = api_key
+            && args.if_exists == IfExists::Skip
+        {
+            match send::would_exist(backend, api_key, &args.contact, &cancelled).await {
+                Ok(Would::Skip(contact)) => {
+                    output.existing = Some(true);
+                    output.contact = Some(contact);
+                }
+                Ok(Would::Add) => output.existing = Some(false),
+                Ok(Would::Unchecked(why)) => output.existing_check = Some(why),
+                Err(error) => return error.into_result(),
+            }
         }
-        .into_result();
+        return output.into_result();
     }
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
     };
-    let output = match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
+    let (sent, checked) = send::guarded(
+        backend,
+        api_key,
+        &args.contact,
+        args.if_exists,
+        &cancelled,
+        None,
+    )
+    .await;
+    let existing_check = checked.existing_check;
+    let output = match sent {
         Sent::Created {
             contact,
             replayed,
@@ -138,6 +186,9 @@ pub async fn call(
             contact: Some(contact),
             replayed: Some(replayed),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            existing: checked.existing.then_some(true),
+            existing_check,
+            confirmed_by_lookup: checked.confirmed_by_lookup.then_some(true),
             ..Output::default()
         },
         Sent::Failed {
@@ -146,6 +197,7 @@ pub async fn call(
         } => Output {
             error: Some(error.body()),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            existing_check,
             ..Output::default()
         },
         // Only a paced send is ever held back, and this one is not.

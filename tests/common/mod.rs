@@ -130,9 +130,13 @@ pub async fn mount_answer(server: &wiremock::MockServer, response: wiremock::Res
         .await;
 }
 
-/// How many requests the fake HiEnergy has received.
+/// How many POSTs the fake HiEnergy has received (the look for an existing
+/// contact before each is a GET, counted apart by [`requests_to`]).
 pub async fn posts(server: &wiremock::MockServer) -> usize {
-    server.received_requests().await.map_or(0, |r| r.len())
+    server
+        .received_requests()
+        .await
+        .map_or(0, |r| r.iter().filter(|r| r.method.as_str() == "POST").count())
 }
 
 pub fn minimal_contact() -> Value {
