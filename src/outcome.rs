@@ -115,7 +115,7 @@ impl ErrorKind {
                 "This endpoint needs an admin API key: ask the user for a HiEnergy admin key and to put it in HIENERGY_API_KEY; retrying with the same key will not help."
             }
             ErrorKind::AdvertiserNotFound => {
-                "The advertiser_id does not resolve to a HiEnergy advertiser: find the right one with search_advertisers (by the brand's name or domain), let the user choose when it lists several, and retry with that id."
+                "The advertiser_id does not resolve to a HiEnergy advertiser: look the advertiser up with search_advertisers (by the brand's name or domain), let the user choose when it lists several records, and retry with its id."
             }
             ErrorKind::Rejected => {
                 "HiEnergy refused the contact: fix the fields listed in `fields` (or the problem in `message`) and retry; nothing was created."
@@ -644,6 +644,15 @@ mod tests {
         ] {
             assert!(hint.contains(way), "{way} not in {hint}");
         }
+    }
+
+    #[test]
+    fn advertiser_not_found_points_to_search_advertisers() {
+        assert!(
+            ErrorKind::AdvertiserNotFound
+                .hint()
+                .contains("search_advertisers")
+        );
     }
 
     #[test]

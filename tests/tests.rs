@@ -15,6 +15,8 @@
 //! - `agent`: what an agent relies on: dry runs, no accidental duplicates,
 //!   an actionable error per kind.
 //! - `batch`: `add_contacts`: a list in one call, pacing, cancel, progress.
+//! - `existing`: the look for the contact before each POST and after one
+//!   of unknown fate: no second add, even after a restart.
 //! - `faults`: every HiEnergy or network fault → kind, `created`, and how
 //!   many requests were sent.
 //! - `reads`: `search_advertisers` and `search_contacts` against every
@@ -53,6 +55,7 @@ mod batch;
 mod bundle;
 mod canary;
 mod conformance;
+mod existing;
 mod faults;
 mod manifest;
 mod proptest_args;

@@ -20,10 +20,12 @@ pub const DESCRIPTION: &str = "\
 Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
 Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
 and the contact's email; every other field is optional. \
-With only a brand's name or domain, find its id with search_advertisers first; search_contacts shows whether the person is already there. \
+Order: with only a brand's name, domain or URL, find its id with search_advertisers first (and let the user choose when it lists several records); then call this. \
 This writes to a live CRM: call it once per contact; for two or more contacts, call add_contacts once with the whole list instead. \
+Before sending it looks the email up on that advertiser (if_exists: \"skip\", the default): if HiEnergy already has it, nothing is added and the result is a success with existing: true and the existing contact's id; if_exists: \"add\" sends without looking. \
+If that look cannot be made, the contact is sent anyway and existing_check says why. After a timeout or 5xx the server looks again: found, the result is the contact with confirmed_by_lookup: true. \
 An identical call that already succeeded is not sent again: it returns the first result with replayed: true (no new contact). \
-Set dry_run: true to preview the exact request without sending it. \
+Set dry_run: true to preview the exact request without sending it; with an API key it also says whether a real call would add it or skip it as existing. \
 On failure the result carries error.kind, error.hint (what to do next) and error.created: \
 \"no\" means nothing was created, so fix and retry; \
 \"unknown\" means the contact may exist, so check HiEnergy before retrying.";
@@ -186,7 +188,6 @@ pub async fn call(
             contact: Some(contact),
             replayed: Some(replayed),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
-            existing: checked.existing.then_some(true),
             existing_check,
             confirmed_by_lookup: checked.confirmed_by_lookup.then_some(true),
             ..Output::default()
@@ -198,6 +199,11 @@ pub async fn call(
             error: Some(error.body()),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
             existing_check,
+            ..Output::default()
+        },
+        Sent::Existing(contact) => Output {
+            contact: Some(contact),
+            existing: Some(true),
             ..Output::default()
         },
         // Only a paced send is ever held back, and this one is not.

@@ -37,13 +37,14 @@ pub const DESCRIPTION: &str = "\
 Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
 use this whenever there are two or more contacts to add (a list, a spreadsheet); use add_contact for a single contact. \
 contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) \
-is required unless the top-level advertiser_id gives it for every item without one (find it with search_advertisers; search_contacts lists who is already there). \
+is required unless the top-level advertiser_id gives it for every item without one (find it first with search_advertisers, and let the user choose when it lists several records). \
 Each item is checked on its own: invalid items are reported with their index and field (e.g. contacts[3].email) and the valid ones are still sent. \
-The result lists every item in input order with its status: created; replayed (an identical contact was already created, no new one); \
+Before each POST the email is looked up on its advertiser (if_exists: \"skip\", the default): one HiEnergy already has is not added again (status existing, with its id); if_exists: \"add\" sends without looking; a look that cannot be made never blocks the item (existing_check says why). \
+The result lists every item in input order with its status: created (confirmed_by_lookup: true when a lookup after a timeout found it); replayed (an identical contact was already created, no new one); existing (already in HiEnergy, nothing added); \
 failed (with error.kind, error.hint and error.created); or not_sent (never sent, e.g. HiEnergy's rate limit or a cancellation: nothing was created). \
 Calling again with the same list after a partial failure sends only what was not created: the rest comes back replayed. \
 error.created \"unknown\" means that contact may exist: check HiEnergy before sending it again. \
-Set dry_run: true to check every item and preview the requests without sending anything.";
+Set dry_run: true to check every item and preview the requests without sending anything; with an API key it also says which a real call would add and which it would skip as existing.";
 
 pub fn tool() -> Tool {
     Tool::new(NAME, DESCRIPTION, input_schema())
@@ -504,7 +505,7 @@ async fn send_all(
             refused = true;
         }
         done += 1 + copies.get(index).copied().unwrap_or(0);
-        let status = Status::of(&outcome.0, &outcome.1).as_str();
+        let status = Status::of(&outcome.0).as_str();
         if let Some(slot) = sent.get_mut(index) {
             *slot = Some(outcome);
         }
@@ -536,15 +537,15 @@ enum Status {
 }
 
 impl Status {
-    fn of(sent: &Sent, checked: &Checked) -> Self {
+    fn of(sent: &Sent) -> Self {
         match sent {
-            Sent::Created { .. } if checked.existing => Status::Existing,
             Sent::Created {
                 replayed: false, ..
             } => Status::Created,
             Sent::Created { replayed: true, .. } => Status::Replayed,
             Sent::Failed { .. } => Status::Failed,
             Sent::NotSent(_) => Status::NotSent,
+            Sent::Existing(_) => Status::Existing,
         }
     }
 
@@ -595,7 +596,7 @@ impl Outcome {
     }
 
     fn from_sent((sent, checked): &(Sent, Checked)) -> Self {
-        let status = Status::of(sent, checked);
+        let status = Status::of(sent);
         let checked = checked.clone();
         match sent {
             Sent::Created {
@@ -617,6 +618,10 @@ impl Outcome {
                 ..Self::failed(status, error.clone())
             },
             Sent::NotSent(error) => Self::failed(status, error.clone()),
+            Sent::Existing(contact) => Self {
+                contact: Some(contact.clone()),
+                ..Self::new(status)
+            },
         }
     }
 
@@ -627,17 +632,11 @@ impl Outcome {
             Status::Created | Status::Replayed => Status::Replayed,
             other => other,
         };
-        // An existing contact is as existing for its copy.
-        let checked = Checked {
-            existing: self.checked.existing,
-            ..Checked::default()
-        };
         Self {
             contact: self.contact.clone(),
             error: self.error.clone(),
             duplicate_of: Some(first),
             would_exist: self.would_exist,
-            checked,
             ..Self::new(status)
         }
     }
@@ -651,7 +650,9 @@ impl Outcome {
             previous_attempt: PreviousAttempt::from_flag(self.previous_unknown),
             duplicate_of: self.duplicate_of,
             request: self.request.clone(),
-            existing: self.would_exist.or(self.checked.existing.then_some(true)),
+            existing: self
+                .would_exist
+                .or((self.status == Status::Existing).then_some(true)),
             existing_check: self.checked.existing_check.clone(),
             confirmed_by_lookup: self.checked.confirmed_by_lookup.then_some(true),
         }
@@ -701,12 +702,17 @@ struct Tally {
     created: usize,
     /// Items an identical earlier call, or an identical item earlier in this list, had already created: no new contact.
     replayed: usize,
-    /// Items HiEnergy already had (the same email on the same advertiser): nothing was added.
+    /// Items HiEnergy already had (the same email on the same advertiser): nothing was added. Absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
     existing: usize,
     /// Items that were invalid or that HiEnergy did not create; see each item's error.
     failed: usize,
     /// Items never sent (rate limit, cancellation, or dry_run): nothing was created.
     not_sent: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Tally {

@@ -5,8 +5,10 @@
 //! Inside the guard, a POST is preceded by a look for the same email on the
 //! same advertiser (unless `if_exists: "add"`): found, nothing is sent. A
 //! look that cannot judge never blocks the POST; it is said why. A POST
-//! whose fate is unknown (timed out, cut off, a 5xx) is followed, about a
-//! second later, by the same look: found, it was created. HiEnergy lists
+//! whose fate is unknown (timed out, cut off, a 5xx) after a look that
+//! found nothing is followed, about a second later, by the same look:
+//! found, it was created. (Without the look before, a contact found after
+//! may have been there already, so none is made.) HiEnergy lists
 //! no contact rated below 1, so "not found" never proves it was not.
 //!
 //! A POST already on its way is not abandoned when the client cancels: it
@@ -40,9 +42,6 @@ pub const LOOKUP_DELAY: Duration = Duration::from_secs(1);
 /// add to how a send ended.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Checked {
-    /// HiEnergy already listed the contact: nothing was POSTed, and the
-    /// send's `Sent::Created` carries the contact HiEnergy listed.
-    pub existing: bool,
     /// The look before the POST could not judge, and why: the POST went
     /// ahead.
     pub existing_check: Option<String>,
@@ -93,6 +92,9 @@ pub async fn guarded(
         if let Some(why) = stopped_by(cancelled, shutdown) {
             return Sent::NotSent(not_started(why));
         }
+        // Whether HiEnergy was seen not to have it: only then does a
+        // contact found after a POST of unknown fate prove that POST made it.
+        let mut seen_absent = false;
         if if_exists == IfExists::Skip {
             // Paced inside the guard, as the POST, so that a replay costs
             // no budget.
@@ -113,15 +115,8 @@ pub async fn guarded(
                 found = look => found,
             };
             match found {
-                Existing::Found(row) => {
-                    note(&|c| c.existing = true);
-                    return Sent::Created {
-                        contact: listed(&row),
-                        replayed: false,
-                        previous_unknown: false,
-                    };
-                }
-                Existing::NotFound => {}
+                Existing::Found(row) => return Sent::Existing(listed(&row)),
+                Existing::NotFound => seen_absent = true,
                 // The POST would be refused the same way.
                 Existing::Unauthorized(error) => {
                     return Sent::Failed {
@@ -148,7 +143,7 @@ pub async fn guarded(
             Sent::Failed {
                 mut error,
                 previous_unknown,
-            } if fate_unknown(&error) => {
+            } if seen_absent && fate_unknown(&error) => {
                 match look_after(backend, api_key, contact, pacing).await {
                     Existing::Found(row) => {
                         note(&|c| c.confirmed_by_lookup = true);
