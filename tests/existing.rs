@@ -110,17 +110,18 @@ async fn the_same_list_after_a_restart_comes_back_existing_with_no_post() {
     second.cancel().await.ok();
 }
 
+/// A server that gives up on HiEnergy after a second, without retrying.
+async fn timing_out(mock: &MockServer) -> crate::common::Client {
+    let flags = ["--timeout", "1", "--max-retries", "0"];
+    sdk_client(command(&mock.uri(), Some(TEST_KEY), &flags)).await
+}
+
 #[tokio::test]
 async fn a_timed_out_post_that_created_the_contact_is_created_by_lookup() {
     let mock = MockServer::start().await;
     // Kept on arrival, answered only after the client's timeout.
     mount_kept(&mock, Duration::from_secs(5), true).await;
-    let client = sdk_client(command(
-        &mock.uri(),
-        Some(TEST_KEY),
-        &["--timeout", "1", "--max-retries", "0"],
-    ))
-    .await;
+    let client = timing_out(&mock).await;
     let result = call(
         &client,
         json!({"advertiser_id": 42, "email": "slow@aloyoga.com", "if_exists": "skip"}),
@@ -142,12 +143,7 @@ async fn a_timed_out_post_that_created_the_contact_is_created_by_lookup() {
 async fn a_timed_out_post_the_lookup_does_not_find_stays_unknown_and_says_why() {
     let mock = MockServer::start().await;
     mount_kept(&mock, Duration::from_secs(5), false).await;
-    let client = sdk_client(command(
-        &mock.uri(),
-        Some(TEST_KEY),
-        &["--timeout", "1", "--max-retries", "0"],
-    ))
-    .await;
+    let client = timing_out(&mock).await;
     let result = call(
         &client,
         json!({"advertiser_id": 42, "email": "lost@aloyoga.com", "if_exists": "skip"}),

@@ -311,7 +311,8 @@ impl wiremock::Respond for KeptList {
             .filter(|c| {
                 email.as_deref().is_none_or(|e| {
                     c["email"].as_str().unwrap_or_default().to_ascii_lowercase() == e
-                }) && advertiser.is_none_or(|a| c["advertiser_id"].to_string() == *a)
+                }) && advertiser
+                    .is_none_or(|a| a.parse::<u64>().ok() == c["advertiser_id"].as_u64())
             })
             .map(|c| {
                 let mut row = c.clone();
