@@ -10,7 +10,7 @@ use super::Backend;
 use super::send::{self, Sent, Would};
 use crate::contact::{AddContactArgs, IfExists};
 use crate::hienergy::Preview;
-use crate::outcome::{self, ErrorBody, PreviousAttempt, Reply, ToolError};
+use crate::outcome::{self, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError};
 use crate::schema;
 
 pub const NAME: &str = "add_contact";
@@ -161,7 +161,12 @@ pub async fn call(
                 }
                 Ok(Would::Add) => output.existing = Some(false),
                 Ok(Would::Unchecked(why)) => output.existing_check = Some(why),
-                Err(error) => return error.into_result(),
+                // A 401 would fail the real call; a look stopped (the
+                // shutdown, a cancel) still leaves the preview to show.
+                Err(error) if error.kind == ErrorKind::Unauthorized => {
+                    return error.into_result();
+                }
+                Err(error) => output.existing_check = Some(error.message),
             }
         }
         return output.into_result();
