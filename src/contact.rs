@@ -71,6 +71,21 @@ pub struct AddContactArgs {
     /// (API key redacted) without sending it. Needs no API key. Default false.
     #[schemars(default)]
     pub dry_run: bool,
+    /// "skip" (default): first look the email up on this advertiser in HiEnergy and add nothing if it is already there. "add": send without looking.
+    #[schemars(default)]
+    pub if_exists: IfExists,
+}
+
+/// What to do when HiEnergy already lists the contact's email on its
+/// advertiser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IfExists {
+    /// Look first; add nothing when it is already there.
+    #[default]
+    Skip,
+    /// Send without looking.
+    Add,
 }
 
 const OPTIONAL_STRINGS: [&str; 8] = [
@@ -85,7 +100,7 @@ const OPTIONAL_STRINGS: [&str; 8] = [
 ];
 
 /// Every argument name the tool accepts, in schema order.
-pub const ALLOWED_FIELDS: [&str; 11] = [
+pub const ALLOWED_FIELDS: [&str; 12] = [
     "advertiser_id",
     "email",
     "name",
@@ -97,6 +112,7 @@ pub const ALLOWED_FIELDS: [&str; 11] = [
     "status",
     "linkedin_profile_url",
     "dry_run",
+    "if_exists",
 ];
 
 /// Arguments some clients add to every tool's schema for their own use and
@@ -124,6 +140,7 @@ impl AddContactArgs {
             check_linkedin_url(url, &mut problems);
         }
         let dry_run = parse_dry_run(args.get("dry_run"), &mut problems);
+        let if_exists = parse_if_exists(args.get("if_exists"), &mut problems);
 
         // After the known fields: the error lists a bounded number of
         // problems, and thousands of unknown names must not crowd out a
@@ -176,6 +193,7 @@ impl AddContactArgs {
                 linkedin_profile_url,
             },
             dry_run,
+            if_exists,
         })
     }
 }
@@ -326,6 +344,21 @@ pub(crate) fn parse_dry_run(value: Option<&Value>, problems: &mut Vec<FieldProbl
                 format!("must be true or false, got {}", describe(Some(other))),
             ));
             false
+        }
+    }
+}
+
+pub(crate) fn parse_if_exists(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> IfExists {
+    match value {
+        None | Some(Value::Null) => IfExists::Skip,
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("skip") => IfExists::Skip,
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("add") => IfExists::Add,
+        Some(other) => {
+            problems.push(FieldProblem::new(
+                "if_exists",
+                format!("must be \"skip\" or \"add\", got {}", describe(Some(other))),
+            ));
+            IfExists::Skip
         }
     }
 }

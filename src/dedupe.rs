@@ -62,6 +62,10 @@ pub enum Sent {
     /// It never left: its error says created "no". Not remembered, so an
     /// identical call waiting behind it sends for itself.
     NotSent(ToolError),
+    /// Not sent: HiEnergy already lists this contact, as given here. Not
+    /// remembered either: no POST was made, and an identical call with
+    /// `if_exists: "add"` must not get this back as a replay.
+    Existing(Map<String, Value>),
 }
 
 impl Sent {
@@ -295,7 +299,7 @@ impl DedupeGuard {
         let outcome = match &sent {
             Sent::Created { contact, .. } => Stored::Created(remembered(contact)),
             Sent::Failed { error, .. } => Stored::Failed(Box::new(capped_error(error))),
-            Sent::NotSent(_) => return sent,
+            Sent::NotSent(_) | Sent::Existing(_) => return sent,
         };
         *last = Some(Finished {
             at: Instant::now(),
@@ -429,7 +433,7 @@ mod tests {
     fn kind(sent: &Sent) -> Option<ErrorKind> {
         match sent {
             Sent::Failed { error, .. } | Sent::NotSent(error) => Some(error.kind),
-            Sent::Created { .. } => None,
+            Sent::Created { .. } | Sent::Existing(_) => None,
         }
     }
 

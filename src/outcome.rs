@@ -115,7 +115,7 @@ impl ErrorKind {
                 "This endpoint needs an admin API key: ask the user for a HiEnergy admin key and to put it in HIENERGY_API_KEY; retrying with the same key will not help."
             }
             ErrorKind::AdvertiserNotFound => {
-                "The advertiser_id does not resolve to a HiEnergy advertiser: look the advertiser up in HiEnergy (by name or domain) and retry with its id."
+                "The advertiser_id does not resolve to a HiEnergy advertiser: look the advertiser up with search_advertisers (by the brand's name or domain), let the user choose when it lists several records, and retry with its id."
             }
             ErrorKind::Rejected => {
                 "HiEnergy refused the contact: fix the fields listed in `fields` (or the problem in `message`) and retry; nothing was created."
@@ -213,11 +213,16 @@ pub enum SpecialHint {
     /// network because HiEnergy's TLS certificate was not trusted: the
     /// same call fails the same way until the user's trust store changes.
     UntrustedCertificate,
+    /// created "unknown", and a lookup afterwards did not find the contact.
+    NotFoundByLookup,
 }
 
 impl SpecialHint {
     fn text(self) -> &'static str {
         match self {
+            SpecialHint::NotFoundByLookup => {
+                "HiEnergy gave no answer on whether it created the contact, and a lookup afterwards did not find it; but HiEnergy does not list contacts rated below 1, so it may still exist: ask the user to check for it in HiEnergy (search_contacts may not show it) before it is sent again."
+            }
             SpecialHint::FixSettings => {
                 "Ask the user to fix the settings named in `message` where their MCP client starts this server (the environment of its entry in the client's config, or the Claude Desktop extension's settings), then restart the client; nothing is sent until then."
             }
@@ -507,6 +512,49 @@ pub fn success_sentence(contact: &Map<String, Value>, replayed: bool) -> String 
     text
 }
 
+/// What was said of a send beside its outcome: a contact already in
+/// HiEnergy, a check that could not be made, a created contact found by a
+/// lookup. `dry` for what a real call would do.
+pub fn check_sentence(
+    contact: Option<&Map<String, Value>>,
+    existing: Option<bool>,
+    existing_check: Option<&str>,
+    confirmed_by_lookup: bool,
+    dry: bool,
+) -> String {
+    let mut text = String::new();
+    match (existing, contact) {
+        (Some(true), Some(contact)) if dry => text.push_str(&format!(
+            "A real call would skip: already exists as id{} in HiEnergy (existing: true); nothing would be added.",
+            contact_label(contact)
+        )),
+        (Some(true), Some(contact)) => text.push_str(&format!(
+            "Already in HiEnergy: contact{} was there before this call, so nothing was added (existing: true).",
+            contact_label(contact)
+        )),
+        (Some(false), _) => text.push_str(
+            "A real call would add it: HiEnergy lists no contact with this email on this advertiser (existing: false).",
+        ),
+        _ => {}
+    }
+    if let Some(why) = existing_check {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!(
+            "Whether it was already in HiEnergy could not be checked (existing_check: {why}), so it {} anyway.",
+            if dry { "would be sent" } else { "was sent" }
+        ));
+    }
+    if confirmed_by_lookup {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str("HiEnergy did not answer the POST, but a lookup afterwards found the contact: it was created (confirmed_by_lookup: true).");
+    }
+    text
+}
+
 /// " 7 <a@b.co>": a contact's id and email, as the text names it.
 pub fn contact_label(contact: &Map<String, Value>) -> String {
     use std::fmt::Write;
@@ -596,6 +644,15 @@ mod tests {
         ] {
             assert!(hint.contains(way), "{way} not in {hint}");
         }
+    }
+
+    #[test]
+    fn advertiser_not_found_points_to_search_advertisers() {
+        assert!(
+            ErrorKind::AdvertiserNotFound
+                .hint()
+                .contains("search_advertisers")
+        );
     }
 
     #[test]

@@ -134,6 +134,10 @@ fn facts(value: &Value, out: &mut Vec<String>) {
                 }
             }
             "dry_run" => out.push("Dry run: nothing was sent".into()),
+            // The look before the POST and after one of unknown fate.
+            "existing" | "existing_check" | "confirmed_by_lookup" => {
+                out.push(format!("{key}: {}", plain(member)))
+            }
             // The preview is for a client that shows it; the text says
             // where it would go.
             "request" => out.push(plain(&member["url"])),
@@ -172,6 +176,12 @@ fn conforms(schema: &jsonschema::Validator, result: &Value) -> String {
     assert_ne!(result["isError"], true, "{result}");
     if structured["dry_run"] == true {
         "dry_run".into()
+    } else if structured["existing"] == true {
+        "existing".into()
+    } else if structured["confirmed_by_lookup"] == true {
+        "confirmed_by_lookup".into()
+    } else if structured["existing_check"].is_string() {
+        "existing_check".into()
     } else if structured["previous_attempt"] == "unknown" {
         "previous_attempt".into()
     } else if structured["replayed"] == true {
@@ -375,8 +385,10 @@ fn list_conforms(schema: &jsonschema::Validator, result: &Value) -> BTreeSet<Str
         .unwrap_or_default();
     let summary = &structured["summary"];
     let count = |status: &str| items.iter().filter(|i| i["status"] == status).count();
-    for status in ["created", "replayed", "failed", "not_sent"] {
-        assert_eq!(summary[status], count(status), "{status}: {structured}");
+    for status in ["created", "replayed", "existing", "failed", "not_sent"] {
+        // A status none has may be left out of the summary.
+        let counted = summary[status].as_u64().unwrap_or(0) as usize;
+        assert_eq!(counted, count(status), "{status}: {structured}");
     }
     let mut shapes = BTreeSet::new();
     if structured["dry_run"] == true {
@@ -384,7 +396,7 @@ fn list_conforms(schema: &jsonschema::Validator, result: &Value) -> BTreeSet<Str
         shapes.insert("dry_run".to_owned());
         return shapes;
     }
-    let nothing = count("created") + count("replayed") == 0;
+    let nothing = count("created") + count("replayed") + count("existing") == 0;
     assert_eq!(result["isError"] == true, nothing, "isError: {result}");
     if nothing {
         shapes.insert("isError".to_owned());
@@ -496,4 +508,77 @@ async fn every_add_contacts_result_matches_its_advertised_output_schema() {
     .map(String::from)
     .collect();
     assert_eq!(seen, expected);
+}
+
+/// The results of the look for an existing contact, before a POST and
+/// after one of unknown fate, for both tools.
+#[tokio::test]
+async fn every_result_of_the_look_for_an_existing_contact_matches_its_schema() {
+    use crate::common::{mount_kept, mount_reads};
+    let mock = MockServer::start().await;
+    mount_reads(&mock).await;
+    let mut seen = BTreeSet::new();
+    let mut proc = Proc::start(command(&mock.uri(), Some(TEST_KEY), &[])).await;
+    let schemas = advertised_schemas(&mut proc).await;
+    let (one, list) = (
+        schema_of(&schemas, "add_contact"),
+        schema_of(&schemas, "add_contacts"),
+    );
+    let jane = json!({"advertiser_id": 42, "email": "jane.doe@aloyoga.com", "if_exists": "skip"});
+    seen.insert(conforms(one, &proc.call(jane.clone()).await));
+    let mut dry = jane.clone();
+    dry["dry_run"] = json!(true);
+    seen.insert(conforms(one, &proc.call(dry).await));
+    let args = json!({"advertiser_id": 42, "if_exists": "skip", "contacts": [
+        {"email": "jane.doe@aloyoga.com"}, {"email": "hidden@aloyoga.com"}, {"email": "jane.doe@aloyoga.com"}
+    ]});
+    let mut dry = args.clone();
+    dry["dry_run"] = json!(true);
+    seen.extend(list_conforms(
+        list,
+        &proc.call_tool("add_contacts", dry).await,
+    ));
+    proc.finish().await;
+
+    // The look fails (no GET mounted: 404); the POSTs time out, kept or not.
+    let slow = MockServer::start().await;
+    let kept = MockServer::start().await;
+    mount_kept(&kept, Duration::from_secs(5), true).await;
+    let lost = MockServer::start().await;
+    mount_kept(&lost, Duration::from_secs(5), false).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created_body("checked")))
+        .mount(&slow)
+        .await;
+    for (server, tag) in [(&slow, "unchecked"), (&kept, "kept"), (&lost, "lost")] {
+        let flags = ["--timeout", "1", "--max-retries", "0"];
+        let mut proc = Proc::start(command(&server.uri(), Some(TEST_KEY), &flags)).await;
+        let contact = json!({"advertiser_id": 42, "email": format!("{tag}@aloyoga.com"), "if_exists": "skip"});
+        seen.insert(format!(
+            "{tag}:{}",
+            conforms(one, &proc.call(contact).await)
+        ));
+        let items = json!({"advertiser_id": 42, "if_exists": "skip", "contacts": [{"email": format!("{tag}2@aloyoga.com")}]});
+        seen.extend(
+            list_conforms(list, &proc.call_tool("add_contacts", items).await)
+                .into_iter()
+                .map(|s| format!("{tag}:{s}")),
+        );
+        proc.finish().await;
+    }
+    let _ = args;
+    let expected = [
+        "dry_run",
+        "existing",
+        "kept:confirmed_by_lookup",
+        "kept:created",
+        "lost:failed:timeout:unknown",
+        "lost:isError",
+        "lost:timeout",
+        "unchecked:created",
+        "unchecked:existing_check",
+    ];
+    for shape in expected {
+        assert!(seen.contains(shape), "{shape} not covered: {seen:?}");
+    }
 }

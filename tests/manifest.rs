@@ -59,3 +59,17 @@ async fn manifest_tools_match_tools_list() {
     assert_eq!(declared, served);
     let _ = client.cancel().await;
 }
+
+#[test]
+fn manifest_describes_the_order_find_the_advertiser_then_add() {
+    let manifest = manifest();
+    for member in ["description", "long_description"] {
+        let text = manifest[member].as_str().unwrap_or_default();
+        let find = text.find("search_advertisers");
+        let add = text.find("add_contact");
+        assert!(
+            find.is_some() && find < add,
+            "{member} names search_advertisers before add_contact: {text}"
+        );
+    }
+}

@@ -15,6 +15,8 @@
 //! - `agent`: what an agent relies on: dry runs, no accidental duplicates,
 //!   an actionable error per kind.
 //! - `batch`: `add_contacts`: a list in one call, pacing, cancel, progress.
+//! - `existing`: the look for the contact before each POST and after one
+//!   of unknown fate: no second add, even after a restart.
 //! - `faults`: rate limits, bodies over the cap and faults below HTTP →
 //!   kind, `created`, and how many requests were sent. (Status and body →
 //!   kind is one table in `src/answer.rs`.)
@@ -58,6 +60,7 @@ mod bundle;
 mod canary;
 mod clients;
 mod conformance;
+mod existing;
 mod faults;
 mod manifest;
 mod proptest_args;

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{BIN, TEST_KEY, mount_reads};
+use crate::common::{BIN, TEST_KEY, mount_kept, mount_reads};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -120,6 +120,21 @@ async fn the_typescript_sdk_accepts_every_result() {
     gemini["wait_for_previous"] = json!(true);
     let mut dry = contact("dry");
     dry["dry_run"] = json!(true);
+    // The look for an existing contact: one already listed, and POSTs that
+    // time out, kept (found by the lookup) or not.
+    let jane = json!({"advertiser_id": 42, "email": "jane.doe@aloyoga.com"});
+    let mut jane_dry = jane.clone();
+    jane_dry["dry_run"] = json!(true);
+    let jane_list = json!({"label": "ok:list_existing", "tool": "add_contacts", "arguments": {"advertiser_id": 42, "contacts": [{"email": "jane.doe@aloyoga.com"}, {"email": "hidden@aloyoga.com"}], "dry_run": true}});
+    let jane_list_real = json!({"label": "ok:list_existing_real", "tool": "add_contacts", "arguments": {"advertiser_id": 42, "contacts": [{"email": "jane.doe@aloyoga.com"}]}});
+    let kept = MockServer::start().await;
+    mount_kept(&kept, std::time::Duration::from_secs(5), true).await;
+    let lost = MockServer::start().await;
+    mount_kept(&lost, std::time::Duration::from_secs(5), false).await;
+    let slow_env = |server: &MockServer| {
+        json!({"HIENERGY_BASE_URL": server.uri(), "HIENERGY_API_KEY": TEST_KEY, "NO_PROXY": "*",
+               "HIENERGY_TIMEOUT": "1", "HIENERGY_MAX_RETRIES": "0"})
+    };
     let mut as_string = contact("ok");
     as_string["advertiser_id"] = json!("42");
     let spec = json!({
@@ -145,6 +160,19 @@ async fn the_typescript_sdk_accepts_every_result() {
                 read("found:hidden", "search_contacts", json!({"email": "hidden@aloyoga.com"})),
                 read("found:by_advertiser", "search_contacts", json!({"advertiser_id": 43})),
                 read("read:invalid_arguments", "search_contacts", json!({})),
+            ]},
+            {"env": base_env, "calls": [
+                call("existing", jane),
+                call("ok:dry_existing", jane_dry),
+                jane_list,
+                jane_list_real,
+            ]},
+            {"env": slow_env(&kept), "calls": [
+                call("ok:confirmed_by_lookup", contact("kept")),
+                json!({"label": "ok:list_confirmed_by_lookup", "tool": "add_contacts", "arguments": {"contacts": [contact("kept2")]}}),
+            ]},
+            {"env": slow_env(&lost), "calls": [
+                call("timeout", contact("lost")),
             ]},
             {"env": {"HIENERGY_BASE_URL": mock.uri(), "HIENERGY_TIMEOUT": ""}, "calls": [
                 call("not_configured", contact("ok")),
@@ -178,7 +206,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         )
     });
     let sessions = report["sessions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(sessions.len(), 3, "{report}");
+    assert_eq!(sessions.len(), 6, "{report}");
     let mut calls = Vec::new();
     for session in &sessions {
         assert!(session.get("failed").is_none(), "session failed: {session}");
@@ -193,7 +221,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         }
         calls.extend(session["calls"].as_array().cloned().unwrap_or_default());
     }
-    assert_eq!(calls.len(), 21, "{report}");
+    assert_eq!(calls.len(), 28, "{report}");
     for call in &calls {
         let label = call["label"].as_str().unwrap_or_default();
         assert!(
@@ -203,8 +231,8 @@ async fn the_typescript_sdk_accepts_every_result() {
         );
         let structured = &call["structuredContent"];
         let expected_kind = match label {
-            "created" | "replayed" | "dry_run" | "gemini_wait_for_previous" => None,
-            found if found.starts_with("found:") => None,
+            "created" | "replayed" | "dry_run" | "gemini_wait_for_previous" | "existing" => None,
+            found if found.starts_with("found:") || found.starts_with("ok:") => None,
             "bad_setting" => Some("not_configured"),
             kind => Some(kind.trim_start_matches("read:")),
         };
@@ -225,6 +253,32 @@ async fn the_typescript_sdk_accepts_every_result() {
             .unwrap_or_default()
     };
     assert_eq!(by_label("replayed")["structuredContent"]["replayed"], true);
+    assert_eq!(by_label("existing")["structuredContent"]["existing"], true);
+    assert_eq!(
+        by_label("ok:dry_existing")["structuredContent"]["existing"],
+        true
+    );
+    assert_eq!(
+        by_label("ok:list_existing")["structuredContent"]["results"][1]["existing"],
+        false
+    );
+    assert_eq!(
+        by_label("ok:list_existing_real")["structuredContent"]["summary"]["existing"],
+        1
+    );
+    assert!(by_label("created")["structuredContent"]["existing_check"].is_string());
+    assert_eq!(
+        by_label("ok:confirmed_by_lookup")["structuredContent"]["confirmed_by_lookup"],
+        true
+    );
+    assert_eq!(
+        by_label("ok:list_confirmed_by_lookup")["structuredContent"]["results"][0]["confirmed_by_lookup"],
+        true
+    );
+    assert_eq!(
+        by_label("timeout")["structuredContent"]["error"]["created"],
+        "unknown"
+    );
     assert_eq!(by_label("dry_run")["structuredContent"]["dry_run"], true);
     let records = &by_label("found:two_records")["structuredContent"]["advertisers"];
     assert_eq!(

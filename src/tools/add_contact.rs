@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
-use super::send::{self, Sent};
-use crate::contact::AddContactArgs;
+use super::send::{self, Sent, Would};
+use crate::contact::{AddContactArgs, IfExists};
 use crate::hienergy::Preview;
-use crate::outcome::{self, ErrorBody, PreviousAttempt, Reply, ToolError};
+use crate::outcome::{self, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError};
 use crate::schema;
 
 pub const NAME: &str = "add_contact";
@@ -20,10 +20,12 @@ pub const DESCRIPTION: &str = "\
 Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
 Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
 and the contact's email; every other field is optional. \
-With only a brand's name or domain, find its id with search_advertisers first; search_contacts shows whether the person is already there. \
+Order: with only a brand's name, domain or URL, find its id with search_advertisers first (and let the user choose when it lists several records); then call this. search_contacts shows the user who is already there, when they ask. \
 This writes to a live CRM: call it once per contact; for two or more contacts, call add_contacts once with the whole list instead. \
+Before sending it looks the email up on that advertiser (if_exists: \"skip\", the default): if HiEnergy already has it, nothing is added and the result is a success with existing: true and the existing contact's id; if_exists: \"add\" sends without looking. \
+If that look cannot be made, the contact is sent anyway and existing_check says why. After a timeout or 5xx the server looks again: found, the result is the contact with confirmed_by_lookup: true. \
 An identical call that already succeeded is not sent again: it returns the first result with replayed: true (no new contact). \
-Set dry_run: true to preview the exact request without sending it. \
+Set dry_run: true to preview the exact request without sending it; with an API key it also says whether a real call would add it or skip it as existing. \
 On failure the result carries error.kind, error.hint (what to do next) and error.created: \
 \"no\" means nothing was created, so fix and retry; \
 \"unknown\" means the contact may exist, so check HiEnergy before retrying.";
@@ -61,6 +63,15 @@ pub struct Output {
     /// With dry_run: the HTTP request that would be sent, API key redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Preview>,
+    /// true: HiEnergy already had a contact with this email on this advertiser, so nothing was added; `contact` is that contact. With dry_run, false: the check found none, so a real call would add it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<bool>,
+    /// Present when the check for an existing contact could not be made: why. The contact was sent anyway (with dry_run: would be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_check: Option<String>,
+    /// true when HiEnergy did not answer the POST but a lookup afterwards found the contact: it was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_by_lookup: Option<bool>,
     /// Present when the call failed (isError: true): what went wrong and what to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
@@ -68,14 +79,30 @@ pub struct Output {
 
 impl Reply for Output {
     fn text(&self) -> String {
+        let dry = self.dry_run == Some(true);
         let mut text = match (&self.error, &self.contact, &self.request) {
             (Some(error), _, _) => error.text(),
+            (None, _, Some(request)) if dry => dry_run_text(request),
+            (None, Some(_), _) if self.existing == Some(true) => String::new(),
             (None, Some(contact), _) => {
                 outcome::success_sentence(contact, self.replayed == Some(true))
             }
             (None, None, Some(request)) => dry_run_text(request),
             (None, None, None) => String::new(),
         };
+        let checked = outcome::check_sentence(
+            self.contact.as_ref(),
+            self.existing,
+            self.existing_check.as_deref(),
+            self.confirmed_by_lookup == Some(true),
+            dry,
+        );
+        if !checked.is_empty() {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(&checked);
+        }
         if self.previous_attempt.is_some() {
             text.push(' ');
             text.push_str(PreviousAttempt::TEXT);
@@ -118,18 +145,46 @@ pub async fn call(
         return error.into_result();
     }
     if args.dry_run {
-        let has_key = backend.config.api_key().is_some();
-        return Output {
+        let api_key = backend.config.api_key();
+        let mut output = Output {
             dry_run: Some(true),
-            request: Some(backend.api.preview(&args.contact, has_key)),
+            request: Some(backend.api.preview(&args.contact, api_key.is_some())),
             ..Output::default()
+        };
+        if let Some(api_key) = api_key
+            && args.if_exists == IfExists::Skip
+        {
+            match send::would_exist(backend, api_key, &args.contact, &cancelled).await {
+                Ok(Would::Skip(contact)) => {
+                    output.existing = Some(true);
+                    output.contact = Some(contact);
+                }
+                Ok(Would::Add) => output.existing = Some(false),
+                Ok(Would::Unchecked(why)) => output.existing_check = Some(why),
+                // A 401 would fail the real call; a look stopped (the
+                // shutdown, a cancel) still leaves the preview to show.
+                Err(error) if error.kind == ErrorKind::Unauthorized => {
+                    return error.into_result();
+                }
+                Err(error) => output.existing_check = Some(error.message),
+            }
         }
-        .into_result();
+        return output.into_result();
     }
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
     };
-    let output = match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
+    let (sent, checked) = send::guarded(
+        backend,
+        api_key,
+        &args.contact,
+        args.if_exists,
+        &cancelled,
+        None,
+    )
+    .await;
+    let existing_check = checked.existing_check;
+    let output = match sent {
         Sent::Created {
             contact,
             replayed,
@@ -138,6 +193,8 @@ pub async fn call(
             contact: Some(contact),
             replayed: Some(replayed),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            existing_check,
+            confirmed_by_lookup: checked.confirmed_by_lookup.then_some(true),
             ..Output::default()
         },
         Sent::Failed {
@@ -146,6 +203,12 @@ pub async fn call(
         } => Output {
             error: Some(error.body()),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
+            existing_check,
+            ..Output::default()
+        },
+        Sent::Existing(contact) => Output {
+            contact: Some(contact),
+            existing: Some(true),
             ..Output::default()
         },
         // Only a paced send is ever held back, and this one is not.

@@ -15,9 +15,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::send::{self, Pacing, Sent};
+use super::send::{self, Checked, Pacing, Sent, Would};
 use super::{Backend, CallContext};
-use crate::contact::{self, AddContactArgs, CLIENT_INJECTED, Contact};
+use crate::contact::{self, AddContactArgs, CLIENT_INJECTED, Contact, IfExists};
 use crate::hienergy::Preview;
 use crate::outcome::{
     self, Created, ErrorBody, ErrorKind, FieldProblem, PreviousAttempt, Reply, ToolError, truncate,
@@ -31,19 +31,20 @@ pub const TITLE: &str = "Add HiEnergy contacts (a list)";
 pub const MAX_CONTACTS: usize = 100;
 /// Unknown names quoted back per object; the rest are counted.
 const MAX_UNKNOWN_NAMED: usize = 10;
-const ARGUMENTS: [&str; 3] = ["contacts", "advertiser_id", "dry_run"];
+const ARGUMENTS: [&str; 4] = ["contacts", "advertiser_id", "dry_run", "if_exists"];
 
 pub const DESCRIPTION: &str = "\
 Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
 use this whenever there are two or more contacts to add (a list, a spreadsheet); use add_contact for a single contact. \
 contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) \
-is required unless the top-level advertiser_id gives it for every item without one (find it with search_advertisers; search_contacts lists who is already there). \
+is required unless the top-level advertiser_id gives it for every item without one (find it first with search_advertisers, and let the user choose when it lists several records; search_contacts shows who is already there). \
 Each item is checked on its own: invalid items are reported with their index and field (e.g. contacts[3].email) and the valid ones are still sent. \
-The result lists every item in input order with its status: created; replayed (an identical contact was already created, no new one); \
+Before each POST the email is looked up on its advertiser (if_exists: \"skip\", the default): one HiEnergy already has is not added again (status existing, with its id); if_exists: \"add\" sends without looking; a look that cannot be made never blocks the item (existing_check says why). \
+The result lists every item in input order with its status: created (confirmed_by_lookup: true when a lookup after a timeout found it); replayed (an identical contact was already created, no new one); existing (already in HiEnergy, nothing added); \
 failed (with error.kind, error.hint and error.created); or not_sent (never sent, e.g. HiEnergy's rate limit or a cancellation: nothing was created). \
 Calling again with the same list after a partial failure sends only what was not created: the rest comes back replayed. \
 error.created \"unknown\" means that contact may exist: check HiEnergy before sending it again. \
-Set dry_run: true to check every item and preview the requests without sending anything.";
+Set dry_run: true to check every item and preview the requests without sending anything; with an API key it also says which a real call would add and which it would skip as existing.";
 
 pub fn tool() -> Tool {
     Tool::new(NAME, DESCRIPTION, input_schema())
@@ -94,7 +95,13 @@ pub fn input_schema() -> Map<String, Value> {
             "dry_run": {
                 "type": "boolean",
                 "default": false,
-                "description": "If true, check every contact and return the requests that would be sent (API key redacted) without sending any. Needs no API key. Default false."
+                "description": "If true, check every contact and return the requests that would be sent (API key redacted) without sending any; with an API key, also look each one up in HiEnergy (read-only) to say whether a real call would add or skip it. Needs no API key. Default false."
+            },
+            "if_exists": {
+                "type": "string",
+                "enum": ["skip", "add"],
+                "default": "skip",
+                "description": "\"skip\" (default): before each POST, look the email up on its advertiser in HiEnergy and add nothing when it is already there (status existing). \"add\": send without looking."
             }
         },
         "required": ["contacts"],
@@ -151,6 +158,15 @@ struct ItemResult {
     /// With dry_run: the HTTP request that would be sent, API key redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<Preview>,
+    /// true with status existing: HiEnergy already had this email on this advertiser, so nothing was added; `contact` is that contact. With dry_run: true, a real call would skip it; false, would add it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    existing: Option<bool>,
+    /// Present when the check for an existing contact could not be made: why. The item was sent anyway (with dry_run: would be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    existing_check: Option<String>,
+    /// true when HiEnergy did not answer the POST but a lookup afterwards found the contact: it was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_by_lookup: Option<bool>,
 }
 
 fn into_map(value: Value) -> Map<String, Value> {
@@ -165,6 +181,7 @@ fn into_map(value: Value) -> Map<String, Value> {
 struct Batch {
     items: Vec<Item>,
     dry_run: bool,
+    if_exists: IfExists,
 }
 
 enum Item {
@@ -178,7 +195,7 @@ enum Item {
 /// The contact fields an item may have: add_contact's, less `dry_run`,
 /// which belongs to the call.
 fn is_contact_field(name: &str) -> bool {
-    name != "dry_run" && contact::ALLOWED_FIELDS.contains(&name)
+    !matches!(name, "dry_run" | "if_exists") && contact::ALLOWED_FIELDS.contains(&name)
 }
 
 fn contact_fields() -> String {
@@ -244,6 +261,7 @@ impl Batch {
         );
 
         let dry_run = contact::parse_dry_run(args.get("dry_run"), &mut problems);
+        let if_exists = contact::parse_if_exists(args.get("if_exists"), &mut problems);
         let default_id = match args.get("advertiser_id") {
             None | Some(Value::Null) => None,
             value => contact::parse_advertiser_id(value, &mut problems),
@@ -270,7 +288,11 @@ impl Batch {
                 },
             )
             .collect();
-        Ok(Self { items, dry_run })
+        Ok(Self {
+            items,
+            dry_run,
+            if_exists,
+        })
     }
 }
 
@@ -398,7 +420,7 @@ pub async fn call(
         return error.into_result();
     }
     if batch.dry_run {
-        return dry_run_result(backend, &batch);
+        return dry_run_result(backend, &batch, context).await;
     }
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
@@ -422,7 +444,7 @@ async fn send_all(
     api_key: &str,
     batch: &Batch,
     context: &CallContext,
-) -> Vec<Option<Sent>> {
+) -> Vec<Option<(Sent, Checked)>> {
     let total = batch.items.len();
     let mut copies = vec![0usize; total];
     for item in &batch.items {
@@ -443,7 +465,7 @@ async fn send_all(
     };
     let cancelled = &context.cancelled;
     let stopping = || cancelled.is_cancelled() || backend.shutdown.is_cancelled();
-    let mut sent: Vec<Option<Sent>> = (0..total).map(|_| None).collect();
+    let mut sent: Vec<Option<(Sent, Checked)>> = (0..total).map(|_| None).collect();
     let mut queue = batch
         .items
         .iter()
@@ -453,31 +475,37 @@ async fn send_all(
             _ => None,
         });
     let mut running = FuturesUnordered::new();
-    let mut rate_limited = false;
+    // A 429, or a 401 (every item would be refused the same way).
+    let mut refused = false;
     loop {
-        while running.len() < backend.config.batch_concurrency.max(1)
-            && !rate_limited
-            && !stopping()
-        {
+        while running.len() < backend.config.batch_concurrency.max(1) && !refused && !stopping() {
             let Some((index, contact)) = queue.next() else {
                 break;
             };
             let pacing = &pacing;
             running.push(async move {
-                let sent = send::guarded(backend, api_key, contact, cancelled, Some(pacing)).await;
+                let sent = send::guarded(
+                    backend,
+                    api_key,
+                    contact,
+                    batch.if_exists,
+                    cancelled,
+                    Some(pacing),
+                )
+                .await;
                 (index, sent)
             });
         }
         let Some((index, outcome)) = running.next().await else {
             break;
         };
-        if let Sent::NotSent(error) | Sent::Failed { error, .. } = &outcome
-            && error.kind == ErrorKind::RateLimited
+        if let (Sent::NotSent(error) | Sent::Failed { error, .. }, _) = &outcome
+            && matches!(error.kind, ErrorKind::RateLimited | ErrorKind::Unauthorized)
         {
-            rate_limited = true;
+            refused = true;
         }
         done += 1 + copies.get(index).copied().unwrap_or(0);
-        let status = Status::of(&outcome).as_str();
+        let status = Status::of(&outcome.0).as_str();
         if let Some(slot) = sent.get_mut(index) {
             *slot = Some(outcome);
         }
@@ -503,6 +531,7 @@ async fn send_all(
 enum Status {
     Created,
     Replayed,
+    Existing,
     Failed,
     NotSent,
 }
@@ -516,6 +545,7 @@ impl Status {
             Sent::Created { replayed: true, .. } => Status::Replayed,
             Sent::Failed { .. } => Status::Failed,
             Sent::NotSent(_) => Status::NotSent,
+            Sent::Existing(_) => Status::Existing,
         }
     }
 
@@ -523,6 +553,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Replayed => "replayed",
+            Status::Existing => "existing",
             Status::Failed => "failed",
             Status::NotSent => "not_sent",
         }
@@ -538,6 +569,9 @@ struct Outcome {
     duplicate_of: Option<usize>,
     /// With dry_run: the request that would be sent.
     request: Option<Preview>,
+    /// With dry_run: whether a real call would skip (true) or add (false).
+    would_exist: Option<bool>,
+    checked: Checked,
 }
 
 impl Outcome {
@@ -549,6 +583,8 @@ impl Outcome {
             previous_unknown: false,
             duplicate_of: None,
             request: None,
+            would_exist: None,
+            checked: Checked::default(),
         }
     }
 
@@ -559,8 +595,9 @@ impl Outcome {
         }
     }
 
-    fn from_sent(sent: &Sent) -> Self {
+    fn from_sent((sent, checked): &(Sent, Checked)) -> Self {
         let status = Status::of(sent);
+        let checked = checked.clone();
         match sent {
             Sent::Created {
                 contact,
@@ -569,6 +606,7 @@ impl Outcome {
             } => Self {
                 contact: Some(contact.clone()),
                 previous_unknown: *previous_unknown,
+                checked,
                 ..Self::new(status)
             },
             Sent::Failed {
@@ -576,9 +614,14 @@ impl Outcome {
                 previous_unknown,
             } => Self {
                 previous_unknown: *previous_unknown,
+                checked,
                 ..Self::failed(status, error.clone())
             },
             Sent::NotSent(error) => Self::failed(status, error.clone()),
+            Sent::Existing(contact) => Self {
+                contact: Some(contact.clone()),
+                ..Self::new(status)
+            },
         }
     }
 
@@ -593,6 +636,7 @@ impl Outcome {
             contact: self.contact.clone(),
             error: self.error.clone(),
             duplicate_of: Some(first),
+            would_exist: self.would_exist,
             ..Self::new(status)
         }
     }
@@ -606,17 +650,27 @@ impl Outcome {
             previous_attempt: PreviousAttempt::from_flag(self.previous_unknown),
             duplicate_of: self.duplicate_of,
             request: self.request.clone(),
+            existing: self
+                .would_exist
+                .or((self.status == Status::Existing).then_some(true)),
+            existing_check: self.checked.existing_check.clone(),
+            confirmed_by_lookup: self.checked.confirmed_by_lookup.then_some(true),
         }
     }
 }
 
 /// Every item's outcome, in input order. An item that never started is
 /// not_sent, saying why: the rate limit, or else what stopped the call.
-fn outcomes(batch: &Batch, sent: Vec<Option<Sent>>, stopped_by: &str) -> Vec<Outcome> {
-    let rate_limited = sent.iter().flatten().find_map(|s| match s {
+fn outcomes(batch: &Batch, sent: Vec<Option<(Sent, Checked)>>, stopped_by: &str) -> Vec<Outcome> {
+    let rate_limited = sent.iter().flatten().find_map(|(s, _)| match s {
         Sent::NotSent(error) if error.kind == ErrorKind::RateLimited => Some(error.clone()),
         Sent::Failed { error, .. } if error.kind == ErrorKind::RateLimited => {
             Some(send::stopped_by_rate_limit(error))
+        }
+        Sent::NotSent(error) | Sent::Failed { error, .. }
+            if error.kind == ErrorKind::Unauthorized =>
+        {
+            Some(send::stopped_by_unauthorized())
         }
         _ => None,
     });
@@ -648,10 +702,17 @@ struct Tally {
     created: usize,
     /// Items an identical earlier call, or an identical item earlier in this list, had already created: no new contact.
     replayed: usize,
+    /// Items HiEnergy already had (the same email on the same advertiser): nothing was added. Absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    existing: usize,
     /// Items that were invalid or that HiEnergy did not create; see each item's error.
     failed: usize,
     /// Items never sent (rate limit, cancellation, or dry_run): nothing was created.
     not_sent: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Tally {
@@ -661,6 +722,7 @@ impl Tally {
             match item.status {
                 Status::Created => tally.created += 1,
                 Status::Replayed => tally.replayed += 1,
+                Status::Existing => tally.existing += 1,
                 Status::Failed => tally.failed += 1,
                 Status::NotSent => tally.not_sent += 1,
             }
@@ -721,7 +783,7 @@ impl Reply for Output {
             (None, Some(_)) if self.dry_run == Some(true) => {
                 !self.results.iter().any(|i| i.request.is_some())
             }
-            (None, Some(tally)) => tally.created + tally.replayed == 0,
+            (None, Some(tally)) => tally.created + tally.replayed + tally.existing == 0,
         }
     }
 }
@@ -737,12 +799,24 @@ impl ItemResult {
         if let Some(first) = self.duplicate_of {
             line.push_str(&format!(", same as contacts[{first}]"));
         }
-        if self.request.is_some() {
+        let dry = self.request.is_some();
+        if dry && self.existing != Some(true) {
             line.push_str(", would be sent");
         }
         if let Some(error) = &self.error {
             line.push_str(": ");
             line.push_str(&error.line());
+        }
+        let checked = outcome::check_sentence(
+            self.contact.as_ref(),
+            self.existing,
+            self.existing_check.as_deref(),
+            self.confirmed_by_lookup == Some(true),
+            dry,
+        );
+        if !checked.is_empty() {
+            line.push_str("; ");
+            line.push_str(&checked);
         }
         if self.previous_attempt.is_some() {
             line.push_str("; ");
@@ -794,10 +868,11 @@ impl Output {
         let tally = self.summary.as_ref();
         let count = |pick: fn(&Tally) -> usize| tally.map(pick).unwrap_or_default();
         format!(
-            "{} contacts: {} created, {} replayed (already created: no new contact), {} failed, {} not_sent",
+            "{} contacts: {} created, {} replayed (already created: no new contact), {} existing (already in HiEnergy: nothing added), {} failed, {} not_sent",
             self.results.len(),
             count(|t| t.created),
             count(|t| t.replayed),
+            count(|t| t.existing),
             count(|t| t.failed),
             count(|t| t.not_sent),
         )
@@ -807,6 +882,7 @@ impl Output {
         let requests: Vec<&Preview> = self
             .results
             .iter()
+            .filter(|i| i.existing != Some(true))
             .filter_map(|i| i.request.as_ref())
             .collect();
         let mut text = format!(
@@ -852,6 +928,7 @@ fn result(backend: &Backend, outcomes: &[Outcome]) -> CallToolResult {
             contacts = outcomes.len(),
             created = tally.created,
             replayed = tally.replayed,
+            existing = tally.existing,
             failed = tally.failed,
             not_sent = tally.not_sent,
             "add_contacts finished"
@@ -912,23 +989,73 @@ fn items(list: &[usize]) -> String {
     format!("{noun} {}", runs.join(", "))
 }
 
-fn dry_run_result(backend: &Backend, batch: &Batch) -> CallToolResult {
-    let has_key = backend.config.api_key().is_some();
-    let outcomes: Vec<Outcome> = batch
-        .items
+/// What a real call would do with one item: only a valid one is looked up.
+async fn would(
+    backend: &Backend,
+    api_key: &str,
+    item: &Item,
+    cancelled: &tokio_util::sync::CancellationToken,
+) -> Option<Result<Would, ToolError>> {
+    match item {
+        Item::Valid(contact) => Some(send::would_exist(backend, api_key, contact, cancelled).await),
+        _ => None,
+    }
+}
+
+/// The requests a real call would send; with a key (and `if_exists:
+/// "skip"`), each valid item looked up first, read-only, as many at once as
+/// a real call sends.
+async fn dry_run_result(backend: &Backend, batch: &Batch, context: &CallContext) -> CallToolResult {
+    let api_key = backend.config.api_key();
+    let checks: Vec<Option<Result<Would, ToolError>>> = match api_key {
+        Some(api_key) if batch.if_exists == IfExists::Skip => {
+            let mut checks = Vec::with_capacity(batch.items.len());
+            // A few at a time, as a real call sends: a dry run is rare
+            // enough that a chunk waits for its slowest.
+            for chunk in batch.items.chunks(backend.config.batch_concurrency.max(1)) {
+                let looks = chunk
+                    .iter()
+                    .map(|item| would(backend, api_key, item, &context.cancelled));
+                checks.extend(futures_util::future::join_all(looks).await);
+            }
+            checks
+        }
+        _ => batch.items.iter().map(|_| None).collect(),
+    };
+    if let Some(Some(Err(error))) = checks
         .iter()
-        .map(|item| match item {
-            Item::Valid(contact) => Outcome {
-                request: Some(backend.api.preview(contact, has_key)),
-                ..Outcome::new(Status::NotSent)
-            },
+        .find(|c| matches!(c, Some(Err(e)) if e.kind == ErrorKind::Unauthorized))
+    {
+        return error.clone().into_result();
+    }
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.items.len());
+    for (item, check) in batch.items.iter().zip(checks) {
+        let outcome = match item {
+            Item::Valid(contact) => {
+                let mut outcome = Outcome {
+                    request: Some(backend.api.preview(contact, api_key.is_some())),
+                    ..Outcome::new(Status::NotSent)
+                };
+                match check {
+                    Some(Ok(Would::Skip(existing))) => {
+                        outcome.would_exist = Some(true);
+                        outcome.contact = Some(existing);
+                    }
+                    Some(Ok(Would::Add)) => outcome.would_exist = Some(false),
+                    Some(Ok(Would::Unchecked(why))) => outcome.checked.existing_check = Some(why),
+                    Some(Err(error)) => outcome.checked.existing_check = Some(error.message),
+                    None => {}
+                }
+                outcome
+            }
             Item::Invalid(error) => Outcome::failed(Status::Failed, error.clone()),
             Item::Duplicate(first) => Outcome {
                 duplicate_of: Some(*first),
                 ..Outcome::new(Status::NotSent)
             },
-        })
-        .collect();
+        };
+        outcomes.push(outcome);
+    }
     Output::of(&outcomes, true, backend.guard.enabled()).into_result()
 }
 

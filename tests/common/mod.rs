@@ -89,12 +89,28 @@ pub async fn call(client: &Client, arguments: Value) -> CallToolResult {
     call_tool(client, "add_contact", arguments).await
 }
 
+/// The add tools look for the contact before each POST unless told
+/// `if_exists: "add"`. The tests of the POST path (its faults, retries,
+/// request counts) say so, here, so that every request they count is the
+/// POST's; the look itself is tested in `existing`, whose calls say
+/// `"if_exists": "skip"`.
+pub fn post_only(name: &str, mut arguments: Value) -> Value {
+    if matches!(name, "add_contact" | "add_contacts")
+        && let Value::Object(map) = &mut arguments
+        && !map.contains_key("if_exists")
+    {
+        map.insert("if_exists".into(), json!("add"));
+    }
+    arguments
+}
+
 pub async fn call_tool<H: ClientHandler>(
     client: &RunningService<RoleClient, H>,
     name: &'static str,
     arguments: Value,
 ) -> CallToolResult {
-    let params = CallToolRequestParams::new(name).with_arguments(object(arguments));
+    let params =
+        CallToolRequestParams::new(name).with_arguments(object(post_only(name, arguments)));
     tokio::time::timeout(ANSWER_TIMEOUT, client.call_tool(params))
         .await
         .unwrap_or_else(|_| panic!("tools/call timed out"))
@@ -130,9 +146,12 @@ pub async fn mount_answer(server: &wiremock::MockServer, response: wiremock::Res
         .await;
 }
 
-/// How many requests the fake HiEnergy has received.
+/// How many POSTs the fake HiEnergy has received (the look for an existing
+/// contact before each is a GET, counted apart by [`requests_to`]).
 pub async fn posts(server: &wiremock::MockServer) -> usize {
-    server.received_requests().await.map_or(0, |r| r.len())
+    server.received_requests().await.map_or(0, |r| {
+        r.iter().filter(|r| r.method.as_str() == "POST").count()
+    })
 }
 
 pub fn minimal_contact() -> Value {
@@ -238,4 +257,96 @@ pub async fn requests_to(server: &wiremock::MockServer, at: &str) -> Vec<wiremoc
         .into_iter()
         .filter(|r| r.url.path() == at)
         .collect()
+}
+
+/// A fake HiEnergy that keeps what was POSTed and lists it back, as
+/// HiEnergy does: `POST /contacts/add` answers 201 with the contact and a
+/// new id (after `delay`, but kept at once, as a server that finishes the
+/// work after the client gave up); `GET /contacts?email=&advertiser_id=`
+/// lists the kept contacts with that email (any case) and advertiser, flat
+/// rows with string ids. With `keep: false` a POST is answered but not
+/// kept: the contact is never listed (as one rated below 1).
+pub struct Kept {
+    contacts: std::sync::Mutex<Vec<Value>>,
+    delay: Duration,
+    keep: bool,
+}
+
+impl Kept {
+    pub fn len(&self) -> usize {
+        self.contacts.lock().unwrap().len()
+    }
+}
+
+struct KeptPost(std::sync::Arc<Kept>);
+struct KeptList(std::sync::Arc<Kept>);
+
+impl wiremock::Respond for KeptPost {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let mut contact = body["contact"].clone();
+        let mut kept = self.0.contacts.lock().unwrap();
+        contact["id"] = json!(1000 + kept.len() + 1);
+        if self.0.keep {
+            kept.push(contact.clone());
+        }
+        wiremock::ResponseTemplate::new(201)
+            .set_body_json(json!({ "data": contact }))
+            .set_delay(self.0.delay)
+    }
+}
+
+impl wiremock::Respond for KeptList {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let query: std::collections::HashMap<String, String> =
+            request.url.query_pairs().into_owned().collect();
+        let email = query.get("email").map(|e| e.trim().to_ascii_lowercase());
+        let advertiser = query.get("advertiser_id");
+        let rows: Vec<Value> = self
+            .0
+            .contacts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                email.as_deref().is_none_or(|e| {
+                    c["email"].as_str().unwrap_or_default().to_ascii_lowercase() == e
+                }) && advertiser
+                    .is_none_or(|a| a.parse::<u64>().ok() == c["advertiser_id"].as_u64())
+            })
+            .map(|c| {
+                let mut row = c.clone();
+                row["id"] = json!(c["id"].to_string());
+                row
+            })
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({"data": rows, "meta": {"current_page": 1, "next_page": null, "per_page": 50}}),
+        )
+    }
+}
+
+/// Mounts a [`Kept`] fake on `server` and returns it.
+pub async fn mount_kept(
+    server: &wiremock::MockServer,
+    delay: Duration,
+    keep: bool,
+) -> std::sync::Arc<Kept> {
+    use wiremock::matchers::{method, path};
+    let kept = std::sync::Arc::new(Kept {
+        contacts: std::sync::Mutex::new(Vec::new()),
+        delay,
+        keep,
+    });
+    wiremock::Mock::given(method("POST"))
+        .and(path(CONTACTS_PATH))
+        .respond_with(KeptPost(kept.clone()))
+        .mount(server)
+        .await;
+    wiremock::Mock::given(method("GET"))
+        .and(path(CONTACTS_LIST_PATH))
+        .respond_with(KeptList(kept.clone()))
+        .mount(server)
+        .await;
+    kept
 }

@@ -183,6 +183,9 @@ impl Proc {
     /// everything beside the name (`arguments`, `_meta`). Returns its id.
     pub async fn start_tool(&mut self, name: &str, mut params: Value) -> Value {
         let id = json!(self.next_id());
+        if let Some(arguments) = params.get_mut("arguments") {
+            *arguments = crate::common::post_only(name, arguments.take());
+        }
         params["name"] = json!(name);
         self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}))
             .await;
@@ -197,7 +200,10 @@ impl Proc {
     /// One call of the named tool; its `result` (a CallToolResult).
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
         let response = self
-            .request("tools/call", json!({"name": name, "arguments": arguments}))
+            .request(
+                "tools/call",
+                json!({"name": name, "arguments": crate::common::post_only(name, arguments)}),
+            )
             .await;
         result_of(&response)
     }
