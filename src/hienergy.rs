@@ -154,14 +154,7 @@ impl HiEnergy {
         stop: &CancellationToken,
     ) -> Result<Map<String, Value>, ToolError> {
         let client = self.client().await?;
-        let mut key = HeaderValue::from_str(api_key).map_err(|_| {
-            ToolError::new(
-                ErrorKind::NotConfigured,
-                Created::No,
-                "The configured API key contains characters that cannot be sent in an HTTP header.",
-            )
-        })?;
-        key.set_sensitive(true);
+        let key = key_header(api_key)?;
         // Serialised once: every attempt sends the very same bytes.
         let body = request_body_text(contact);
         let mut resends = 0;
@@ -337,6 +330,20 @@ impl ClientCell {
         self.start();
         self.client.wait().await
     }
+}
+
+/// The key as the `X-Api-Key` header, marked sensitive so no debug output
+/// of the request shows it. The POST and every read build it alike.
+fn key_header(api_key: &str) -> Result<HeaderValue, ToolError> {
+    let mut key = HeaderValue::from_str(api_key).map_err(|_| {
+        ToolError::new(
+            ErrorKind::NotConfigured,
+            Created::No,
+            "The configured API key contains characters that cannot be sent in an HTTP header.",
+        )
+    })?;
+    key.set_sensitive(true);
+    Ok(key)
 }
 
 fn build_client(settings: ClientSettings) -> Result<reqwest::Client, String> {
@@ -700,14 +707,7 @@ impl HiEnergy {
         query: &[(&str, &str)],
     ) -> Result<Value, ToolError> {
         let client = self.client().await?;
-        let mut key = HeaderValue::from_str(api_key).map_err(|_| {
-            ToolError::new(
-                ErrorKind::NotConfigured,
-                Created::No,
-                "The configured API key contains characters that cannot be sent in an HTTP header.",
-            )
-        })?;
-        key.set_sensitive(true);
+        let key = key_header(api_key)?;
         let mut url = self.read_url(path);
         url.query_pairs_mut().extend_pairs(query);
         let mut resends = 0;
