@@ -3,7 +3,7 @@
 //! temporary folder: after setup, each client itself starts our binary and
 //! reports it connected (Codex: its app-server lists our tools).
 //!
-//! It needs `npm ci --prefix tests/clients` (about 200 MB), so `cargo test`
+//! It needs `npm install --no-save --prefix tests/clients` (about 200 MB), so `cargo test`
 //! skips it; `.ci/run` runs it with
 //! `cargo test --test tests clients:: -- --ignored`.
 
@@ -75,7 +75,9 @@ fn run(mut cmd: Command) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (run `npm ci --prefix tests/clients`)"));
+        .unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e} (run `npm install --no-save --prefix tests/clients`)")
+        });
     let (done, wait) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
@@ -105,7 +107,7 @@ fn line_with<'a>(text: &'a str, name: &str) -> &'a str {
 }
 
 #[test]
-#[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
+#[ignore = "needs the real clients: npm install --no-save --prefix tests/clients (run by .ci/run)"]
 fn claude_code_connects_after_setup_and_after_force() {
     let home = Home::new();
     home.configure(&["claude-code"]);
@@ -149,7 +151,7 @@ fn claude_code_connects_after_setup_and_after_force() {
 }
 
 #[test]
-#[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
+#[ignore = "needs the real clients: npm install --no-save --prefix tests/clients (run by .ci/run)"]
 fn gemini_connects_in_a_trusted_folder_only() {
     let home = Home::new();
     home.configure(&["gemini"]);
@@ -173,7 +175,7 @@ fn gemini_connects_in_a_trusted_folder_only() {
 }
 
 #[test]
-#[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
+#[ignore = "needs the real clients: npm install --no-save --prefix tests/clients (run by .ci/run)"]
 fn opencode_connects_after_setup() {
     let home = Home::new();
     home.configure(&["opencode"]);
@@ -185,7 +187,7 @@ fn opencode_connects_after_setup() {
 /// `codex mcp list` only reads the config; the app-server (what the IDE
 /// extensions speak to) starts the server and lists its tools.
 #[test]
-#[ignore = "needs the real clients: npm ci --prefix tests/clients (run by .ci/run)"]
+#[ignore = "needs the real clients: npm install --no-save --prefix tests/clients (run by .ci/run)"]
 fn codex_app_server_lists_our_tools() {
     let home = Home::new();
     home.configure(&["codex"]);
