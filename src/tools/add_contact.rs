@@ -1,17 +1,18 @@
 //! `add_contact`: one contact, one POST, one result.
 
+use super::send::{self, Sent};
+use super::{Backend, CallContext};
+use crate::contact::AddContactArgs;
+use crate::hienergy::Preview;
+use crate::outcome::{
+    self, AdvertiserRecord, Created, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError,
+};
+use crate::resolve::{self, Resolved};
+use crate::schema;
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
-
-use super::Backend;
-use super::send::{self, Sent};
-use crate::contact::AddContactArgs;
-use crate::hienergy::Preview;
-use crate::outcome::{self, ErrorBody, PreviousAttempt, Reply, ToolError};
-use crate::schema;
 
 pub const NAME: &str = "add_contact";
 pub const TITLE: &str = "Add HiEnergy contact";
@@ -43,7 +44,7 @@ pub fn tool() -> Tool {
 
 /// Every shape `add_contact` answers with: a created or replayed contact,
 /// a dry-run preview, or an error. Its schema is the outputSchema.
-#[derive(Debug, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Output {
     /// On success: the contact as HiEnergy returned it (its `data` member), including its id.
@@ -64,6 +65,12 @@ pub struct Output {
     /// Present when the call failed (isError: true): what went wrong and what to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// With `advertiser` given (a name or domain): the HiEnergy record the contact was added to. Tell the user which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertiser: Option<AdvertiserRecord>,
+    /// How `advertiser` was picked, for the text.
+    #[serde(skip)]
+    pub advertiser_said: Option<String>,
 }
 
 impl Reply for Output {
@@ -79,6 +86,11 @@ impl Reply for Output {
         if self.previous_attempt.is_some() {
             text.push(' ');
             text.push_str(PreviousAttempt::TEXT);
+            text.push('.');
+        }
+        if let Some(said) = &self.advertiser_said {
+            text.push_str(" To ");
+            text.push_str(said);
             text.push('.');
         }
         text
@@ -108,28 +120,47 @@ pub fn dry_run_text(request: &Preview) -> String {
 pub async fn call(
     backend: &Backend,
     arguments: Option<&Map<String, Value>>,
-    cancelled: CancellationToken,
+    context: &CallContext,
 ) -> CallToolResult {
-    let args = match AddContactArgs::parse(arguments) {
+    let cancelled = &context.cancelled;
+    let mut args = match AddContactArgs::parse(arguments) {
         Ok(args) => args,
         Err(error) => return error.into_result(),
     };
     if let Some(error) = super::unusable(&backend.config) {
         return error.into_result();
     }
+    let resolved = match &args.advertiser {
+        None => None,
+        Some(query) => {
+            let about = resolve::about(&args.contact);
+            match resolve_named(backend, query, context, &about).await {
+                Ok(resolved) => {
+                    args.contact.advertiser_id = resolved.record.id;
+                    Some(Output {
+                        advertiser_said: Some(resolved.sentence(query)),
+                        advertiser: Some(resolved.record),
+                        ..Output::default()
+                    })
+                }
+                Err(error) => return error.into_result(),
+            }
+        }
+    };
+    let named = || resolved.clone().unwrap_or_default();
     if args.dry_run {
         let has_key = backend.config.api_key().is_some();
         return Output {
             dry_run: Some(true),
             request: Some(backend.api.preview(&args.contact, has_key)),
-            ..Output::default()
+            ..named()
         }
         .into_result();
     }
     let Some(api_key) = backend.config.api_key() else {
         return ToolError::not_configured().into_result();
     };
-    let output = match send::guarded(backend, api_key, &args.contact, &cancelled, None).await {
+    let output = match send::guarded(backend, api_key, &args.contact, cancelled, None).await {
         Sent::Created {
             contact,
             replayed,
@@ -138,7 +169,7 @@ pub async fn call(
             contact: Some(contact),
             replayed: Some(replayed),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
-            ..Output::default()
+            ..named()
         },
         Sent::Failed {
             error,
@@ -146,10 +177,30 @@ pub async fn call(
         } => Output {
             error: Some(error.body()),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
-            ..Output::default()
+            ..named()
         },
         // Only a paced send is ever held back, and this one is not.
         Sent::NotSent(error) => return error.into_result(),
     };
     output.into_result()
+}
+
+/// The record `advertiser` names, or why there is none. A lookup needs
+/// the key, even for a dry run.
+pub(crate) async fn resolve_named(
+    backend: &Backend,
+    query: &str,
+    context: &CallContext,
+    about: &str,
+) -> Result<Resolved, ToolError> {
+    let Some(api_key) = backend.config.api_key() else {
+        return Err(ToolError::new(
+            ErrorKind::NotConfigured,
+            Created::No,
+            format!(
+                "No HiEnergy API key is configured (HIENERGY_API_KEY is not set), so the advertiser {query:?} could not be looked up and nothing was sent; a dry run without a key needs advertiser_id."
+            ),
+        ));
+    };
+    resolve::resolve(backend, api_key, query, context.asker.as_ref(), about).await
 }
