@@ -183,7 +183,14 @@ fn record(row: &Advertiser) -> AdvertiserRecord {
         id: row.id,
         name: row.name.clone(),
         domain: row.domain.clone(),
-        network: row.network.clone(),
+        // Universal search gives no network, only "Awin · HiEnergy"
+        // (network · publisher): without it, records of one brand would
+        // look alike to the user choosing.
+        network: row.network.clone().or_else(|| {
+            let subtitle = row.subtitle.as_deref()?;
+            let network = subtitle.split('·').next()?.trim();
+            (!network.is_empty()).then(|| network.to_owned())
+        }),
     }
 }
 
