@@ -31,7 +31,7 @@ const AMBIGUOUS_HINT: &str =
 /// `nothing.com`; `down`; `boom`), plus a brand with one record and a
 /// near namesake: `q=Lole` and `q=Lol` find Lole (7, lolewomen.com) and
 /// Lole Canada (8, lole.ca) (and so does `q=lole`: HiEnergy's search
-/// ignores case); `domain=lolewomen.com` finds 7 alone. Every
+/// ignores case); `domain=lolewomen.com` (from `mount_reads`) finds 7 alone. Every
 /// POST creates.
 async fn fake() -> MockServer {
     let mock = MockServer::start().await;
@@ -48,14 +48,6 @@ async fn fake() -> MockServer {
             .mount(&mock)
             .await;
     }
-    Mock::given(method("GET"))
-        .and(path("/api/v1/advertisers"))
-        .and(query_param("domain", "lolewomen.com"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
-            {"id": "7", "type": "advertiser", "attributes": {"name": "Lole", "domain": "lolewomen.com", "network_name": "Awin"}}
-        ], "meta": {"current_page": 1, "next_page": null, "per_page": 10}})))
-        .mount(&mock)
-        .await;
     mount_answer(
         &mock,
         ResponseTemplate::new(201)
