@@ -231,8 +231,6 @@ pub struct ToolError {
     pub request_id: Option<String>,
     pub fields: Vec<FieldProblem>,
     pub retry_after_seconds: Option<u64>,
-    /// With advertiser_ambiguous: the records the user may mean.
-    pub candidates: Vec<AdvertiserRecord>,
     /// A hint more specific than the kind's own. One byte, not a string:
     /// every `Result` in the server carries this type.
     pub special_hint: Option<SpecialHint>,
@@ -282,7 +280,6 @@ impl ToolError {
             request_id: None,
             fields: Vec::new(),
             retry_after_seconds: None,
-            candidates: Vec::new(),
             special_hint: None,
         }
     }
@@ -366,7 +363,7 @@ impl ToolError {
             request_id: self.request_id.clone(),
             fields: self.fields.clone(),
             retry_after_seconds: self.retry_after_seconds,
-            candidates: self.candidates.clone(),
+            candidates: Vec::new(),
         }
     }
 
@@ -378,7 +375,7 @@ impl ToolError {
     /// The result of a call refused as a whole: only `error`, which every
     /// tool's output type carries (see [`Reply`]).
     pub fn into_result(self) -> CallToolResult {
-        Refused { error: self.body() }.into_result()
+        self.body().into_result()
     }
 }
 
@@ -518,6 +515,11 @@ impl ErrorBody {
             let _ = write!(text, " Candidates: {}.", labels.join("; "));
         }
         text
+    }
+
+    /// The result of a call refused as a whole with this error.
+    pub fn into_result(self) -> CallToolResult {
+        Refused { error: self }.into_result()
     }
 
     /// The whole error as text: its line, then the hint.

@@ -17,6 +17,34 @@ use crate::rows::Advertiser;
 use crate::tools::Backend;
 use crate::tools::search_advertisers::{self, SearchAdvertisersResult, domain_of};
 
+/// Why `advertiser` gave no record: the error, and with
+/// advertiser_ambiguous the records the user may mean. (Kept beside the
+/// error rather than in it: every `Result` in the server carries a
+/// [`ToolError`], and this list is for one kind only.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unresolved {
+    pub error: ToolError,
+    pub candidates: Vec<AdvertiserRecord>,
+}
+
+impl Unresolved {
+    /// The `error` member, candidates included.
+    pub fn body(&self) -> crate::outcome::ErrorBody {
+        let mut body = self.error.body();
+        body.candidates.clone_from(&self.candidates);
+        body
+    }
+}
+
+impl From<ToolError> for Box<Unresolved> {
+    fn from(error: ToolError) -> Self {
+        Box::new(Unresolved {
+            error,
+            candidates: Vec::new(),
+        })
+    }
+}
+
 /// What a lookup found, before anyone is asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Match {
@@ -58,7 +86,7 @@ pub async fn resolve(
     query: &str,
     asker: Option<&Asker>,
     about: &str,
-) -> Result<Resolved, ToolError> {
+) -> Result<Resolved, Box<Unresolved>> {
     let candidates = match lookup(backend, api_key, query).await? {
         Match::Exact(record) => {
             return Ok(Resolved {
@@ -81,8 +109,8 @@ pub async fn resolve(
             record,
             chosen_by_user: true,
         }),
-        Answer::Declined => Err(not_chosen(query, "declined to choose")),
-        Answer::Cancelled => Err(not_chosen(query, "cancelled the choice")),
+        Answer::Declined => Err(not_chosen(query, "declined to choose").into()),
+        Answer::Cancelled => Err(not_chosen(query, "cancelled the choice").into()),
         Answer::NoAnswer(waited) => Err(ToolError::new(
             ErrorKind::ChoiceTimeout,
             Created::No,
@@ -90,7 +118,8 @@ pub async fn resolve(
                 "The user was asked which advertiser {query:?} means and did not answer within {} (--elicitation-timeout), so nothing was sent.",
                 humantime::format_duration(waited)
             ),
-        )),
+        )
+        .into()),
         Answer::Failed(why) => Err(ambiguous(
             query,
             candidates,
@@ -195,8 +224,8 @@ fn record(row: &Advertiser) -> AdvertiserRecord {
 }
 
 /// Several records, or none exactly, and nobody to ask.
-pub fn ambiguous(query: &str, candidates: Vec<AdvertiserRecord>, why: &str) -> ToolError {
-    let mut error = ToolError::new(
+pub fn ambiguous(query: &str, candidates: Vec<AdvertiserRecord>, why: &str) -> Box<Unresolved> {
+    let error = ToolError::new(
         ErrorKind::AdvertiserAmbiguous,
         Created::No,
         format!(
@@ -205,8 +234,7 @@ pub fn ambiguous(query: &str, candidates: Vec<AdvertiserRecord>, why: &str) -> T
             if candidates.len() == 1 { "" } else { "s" }
         ),
     );
-    error.candidates = candidates;
-    error
+    Box::new(Unresolved { error, candidates })
 }
 
 fn not_chosen(query: &str, what: &str) -> ToolError {

@@ -7,7 +7,7 @@ use crate::hienergy::Preview;
 use crate::outcome::{
     self, AdvertiserRecord, Created, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError,
 };
-use crate::resolve::{self, Resolved};
+use crate::resolve::{self, Resolved, Unresolved};
 use crate::schema;
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use schemars::JsonSchema;
@@ -143,7 +143,7 @@ pub async fn call(
                         ..Output::default()
                     })
                 }
-                Err(error) => return error.into_result(),
+                Err(unresolved) => return unresolved.body().into_result(),
             }
         }
     };
@@ -192,7 +192,7 @@ pub(crate) async fn resolve_named(
     query: &str,
     context: &CallContext,
     about: &str,
-) -> Result<Resolved, ToolError> {
+) -> Result<Resolved, Box<Unresolved>> {
     let Some(api_key) = backend.config.api_key() else {
         return Err(ToolError::new(
             ErrorKind::NotConfigured,
@@ -200,7 +200,8 @@ pub(crate) async fn resolve_named(
             format!(
                 "No HiEnergy API key is configured (HIENERGY_API_KEY is not set), so the advertiser {query:?} could not be looked up and nothing was sent; a dry run without a key needs advertiser_id."
             ),
-        ));
+        )
+        .into());
     };
     resolve::resolve(backend, api_key, query, context.asker.as_ref(), about).await
 }

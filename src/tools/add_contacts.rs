@@ -23,7 +23,7 @@ use crate::outcome::{
     self, AdvertiserRecord, Created, ErrorBody, ErrorKind, FieldProblem, PreviousAttempt, Reply,
     ToolError, truncate,
 };
-use crate::resolve::{self, Resolved};
+use crate::resolve::{self, Resolved, Unresolved};
 use crate::{dedupe, schema};
 
 pub const NAME: &str = "add_contacts";
@@ -194,6 +194,8 @@ struct Batch {
     named: Vec<Option<String>>,
     /// Per item, the record its name resolved to and how.
     resolved: Vec<Option<(AdvertiserRecord, String)>>,
+    /// Per item, the records its name may mean, when it named several.
+    candidates: Vec<Vec<AdvertiserRecord>>,
 }
 
 enum Item {
@@ -317,12 +319,12 @@ impl Batch {
                 }
             })
             .collect();
-        let resolved = vec![None; contacts.len()];
         Ok(Self {
             items,
             dry_run,
             named,
-            resolved,
+            resolved: vec![None; contacts.len()],
+            candidates: vec![Vec::new(); contacts.len()],
         })
     }
 }
@@ -620,6 +622,8 @@ struct Outcome {
     request: Option<Preview>,
     /// The record the item's `advertiser` resolved to, and how.
     advertiser: Option<(AdvertiserRecord, String)>,
+    /// The records its `advertiser` may mean (advertiser_ambiguous).
+    candidates: Vec<AdvertiserRecord>,
 }
 
 impl Outcome {
@@ -632,6 +636,7 @@ impl Outcome {
             duplicate_of: None,
             request: None,
             advertiser: None,
+            candidates: Vec::new(),
         }
     }
 
@@ -685,7 +690,10 @@ impl Outcome {
             index,
             status: self.status,
             contact: self.contact.clone(),
-            error: self.error.as_ref().map(ToolError::body),
+            error: self.error.as_ref().map(|e| ErrorBody {
+                candidates: self.candidates.clone(),
+                ..e.body()
+            }),
             previous_attempt: PreviousAttempt::from_flag(self.previous_unknown),
             duplicate_of: self.duplicate_of,
             request: self.request.clone(),
@@ -728,8 +736,13 @@ fn outcomes(batch: &Batch, sent: Vec<Option<Sent>>, stopped_by: &str) -> Vec<Out
 
 /// Each item's outcome names the record its `advertiser` resolved to.
 fn with_advertisers(batch: &Batch, mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
-    for (outcome, resolved) in outcomes.iter_mut().zip(&batch.resolved) {
+    for ((outcome, resolved), candidates) in outcomes
+        .iter_mut()
+        .zip(&batch.resolved)
+        .zip(&batch.candidates)
+    {
         outcome.advertiser.clone_from(resolved);
+        outcome.candidates.clone_from(candidates);
     }
     outcomes
 }
@@ -1030,6 +1043,88 @@ fn dry_run_result(backend: &Backend, batch: &Batch) -> CallToolResult {
     Output::of(&outcomes, true, backend.guard.enabled()).into_result()
 }
 
+/// Resolves every distinct `advertiser` name of the list once, in the
+/// order the names first appear, before anything is sent: one question per
+/// name however many items use it. An item whose name does not resolve
+/// becomes that error (not_sent when the user did not choose), and is
+/// never sent.
+async fn resolve_names(backend: &Backend, batch: &mut Batch, context: &CallContext) {
+    let mut names: Vec<(String, Vec<usize>)> = Vec::new();
+    for (index, name) in batch.named.iter().enumerate() {
+        let Some(name) = name else { continue };
+        let key = name.to_lowercase();
+        match names.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, users)) => users.push(index),
+            None => names.push((key, vec![index])),
+        }
+    }
+    for (_, users) in names {
+        let Some(query) = users
+            .first()
+            .and_then(|i| batch.named.get(*i))
+            .cloned()
+            .flatten()
+        else {
+            continue;
+        };
+        let about = about_items(batch, &users);
+        let answer = match send::stopped_by(&context.cancelled, &backend.shutdown) {
+            Some(why) => Err(send::not_started(why).into()),
+            None => super::add_contact::resolve_named(backend, &query, context, &about).await,
+        };
+        for index in users {
+            apply(batch, index, &query, &answer);
+        }
+    }
+}
+
+/// The contacts one question is about: "Jane Doe <jane@x.com>", or "3
+/// contacts (jane@x.com, bob@x.com, and 1 more)".
+fn about_items(batch: &Batch, users: &[usize]) -> String {
+    let contacts: Vec<&Contact> = users
+        .iter()
+        .filter_map(|i| match batch.items.get(*i) {
+            Some(Item::Valid(contact)) => Some(contact),
+            _ => None,
+        })
+        .collect();
+    match contacts.as_slice() {
+        [one] => resolve::about(one),
+        many => {
+            let shown: Vec<&str> = many.iter().take(3).map(|c| c.email.as_str()).collect();
+            let more = match many.len().saturating_sub(3) {
+                0 => String::new(),
+                n => format!(", and {n} more"),
+            };
+            format!("{} contacts ({}{more})", many.len(), shown.join(", "))
+        }
+    }
+}
+
+fn apply(batch: &mut Batch, index: usize, query: &str, answer: &Result<Resolved, Box<Unresolved>>) {
+    let Some(item) = batch.items.get_mut(index) else {
+        return;
+    };
+    match answer {
+        Ok(resolved) => {
+            if let Item::Valid(contact) = item {
+                contact.advertiser_id = resolved.record.id;
+            }
+            if let Some(slot) = batch.resolved.get_mut(index) {
+                *slot = Some((resolved.record.clone(), resolved.sentence(query)));
+            }
+        }
+        Err(unresolved) => {
+            if let Item::Valid(_) = item {
+                *item = Item::Invalid(unresolved.error.clone());
+            }
+            if let Some(slot) = batch.candidates.get_mut(index) {
+                slot.clone_from(&unresolved.candidates);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1204,84 +1299,5 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(names, expected);
-    }
-}
-
-/// Resolves every distinct `advertiser` name of the list once, in the
-/// order the names first appear, before anything is sent: one question per
-/// name however many items use it. An item whose name does not resolve
-/// becomes that error (not_sent when the user did not choose), and is
-/// never sent.
-async fn resolve_names(backend: &Backend, batch: &mut Batch, context: &CallContext) {
-    let mut names: Vec<(String, Vec<usize>)> = Vec::new();
-    for (index, name) in batch.named.iter().enumerate() {
-        let Some(name) = name else { continue };
-        let key = name.to_lowercase();
-        match names.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, users)) => users.push(index),
-            None => names.push((key, vec![index])),
-        }
-    }
-    for (_, users) in names {
-        let Some(query) = users
-            .first()
-            .and_then(|i| batch.named.get(*i))
-            .cloned()
-            .flatten()
-        else {
-            continue;
-        };
-        let about = about_items(batch, &users);
-        let answer = match send::stopped_by(&context.cancelled, &backend.shutdown) {
-            Some(why) => Err(send::not_started(why)),
-            None => super::add_contact::resolve_named(backend, &query, context, &about).await,
-        };
-        for index in users {
-            apply(batch, index, &query, &answer);
-        }
-    }
-}
-
-/// The contacts one question is about: "Jane Doe <jane@x.com>", or "3
-/// contacts (jane@x.com, bob@x.com, and 1 more)".
-fn about_items(batch: &Batch, users: &[usize]) -> String {
-    let contacts: Vec<&Contact> = users
-        .iter()
-        .filter_map(|i| match batch.items.get(*i) {
-            Some(Item::Valid(contact)) => Some(contact),
-            _ => None,
-        })
-        .collect();
-    match contacts.as_slice() {
-        [one] => resolve::about(one),
-        many => {
-            let shown: Vec<&str> = many.iter().take(3).map(|c| c.email.as_str()).collect();
-            let more = match many.len().saturating_sub(3) {
-                0 => String::new(),
-                n => format!(", and {n} more"),
-            };
-            format!("{} contacts ({}{more})", many.len(), shown.join(", "))
-        }
-    }
-}
-
-fn apply(batch: &mut Batch, index: usize, query: &str, answer: &Result<Resolved, ToolError>) {
-    let Some(item) = batch.items.get_mut(index) else {
-        return;
-    };
-    match answer {
-        Ok(resolved) => {
-            if let Item::Valid(contact) = item {
-                contact.advertiser_id = resolved.record.id;
-            }
-            if let Some(slot) = batch.resolved.get_mut(index) {
-                *slot = Some((resolved.record.clone(), resolved.sentence(query)));
-            }
-        }
-        Err(error) => {
-            if let Item::Valid(_) = item {
-                *item = Item::Invalid(error.clone());
-            }
-        }
     }
 }
