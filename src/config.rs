@@ -60,6 +60,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_retry_wait: Option<Duration>,
 
+    /// How long to wait for the user to choose an advertiser when a name
+    /// matches several (a person reads and chooses, so not --timeout)
+    /// [env: HIENERGY_ELICITATION_TIMEOUT] [default: 300].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub elicitation_timeout: Option<Duration>,
+
     /// How long an identical successful call is replayed instead of re-sent;
     /// 0 turns it off [env: HIENERGY_DEDUPE_WINDOW] [default: 10m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -119,6 +125,8 @@ pub struct Config {
     pub max_retries: u32,
     pub max_retry_wait: Duration,
     pub dedupe_window: Duration,
+    /// How long the user has to choose an advertiser when asked.
+    pub elicitation_timeout: Duration,
     pub batch_concurrency: usize,
     /// Settings from the environment that could not be used. The server
     /// still starts, since in a GUI client an exit looks like a crash with
@@ -146,6 +154,7 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("elicitation_timeout", &self.elicitation_timeout)
             .field("dedupe_window", &self.dedupe_window)
             .field("batch_concurrency", &self.batch_concurrency)
             .field("problems", &self.problems)
@@ -292,6 +301,12 @@ impl Config {
             Duration::from_secs(5),
             false,
         )?;
+        let elicitation_timeout = reader.duration(
+            args.elicitation_timeout,
+            ("--elicitation-timeout", "HIENERGY_ELICITATION_TIMEOUT"),
+            Duration::from_secs(300),
+            true,
+        )?;
         let dedupe_window = reader.duration(
             args.dedupe_window,
             ("--dedupe-window", "HIENERGY_DEDUPE_WINDOW"),
@@ -352,6 +367,7 @@ impl Config {
             max_retries,
             max_retry_wait,
             dedupe_window,
+            elicitation_timeout,
             batch_concurrency,
             problems: reader.problems,
             notices,
@@ -493,6 +509,7 @@ mod tests {
         assert_eq!(c.max_retries, 2);
         assert_eq!(c.max_retry_wait, Duration::from_secs(5));
         assert_eq!(c.dedupe_window, Duration::from_secs(600));
+        assert_eq!(c.elicitation_timeout, Duration::from_secs(300));
     }
 
     #[test]
@@ -583,6 +600,7 @@ mod tests {
                 ("HIENERGY_MAX_RETRY_WAIT", "0"),
                 ("HIENERGY_DEDUPE_WINDOW", "0"),
                 ("HIENERGY_MAX_RETRIES", "7"),
+                ("HIENERGY_ELICITATION_TIMEOUT", "2m"),
             ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -593,6 +611,9 @@ mod tests {
         assert_eq!(c.max_retry_wait, Duration::ZERO);
         assert_eq!(c.dedupe_window, Duration::ZERO);
         assert_eq!(c.max_retries, 7);
+        assert_eq!(c.elicitation_timeout, Duration::from_secs(120));
+        let c = config(&["--elicitation-timeout", "45s"], &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.elicitation_timeout, Duration::from_secs(45));
     }
 
     #[test]
@@ -615,6 +636,7 @@ mod tests {
             "HIENERGY_MAX_RETRIES",
             "HIENERGY_MAX_RETRY_WAIT",
             "HIENERGY_DEDUPE_WINDOW",
+            "HIENERGY_ELICITATION_TIMEOUT",
             "HIENERGY_API_KEY",
         ]
         .iter()

@@ -61,12 +61,22 @@ pub struct Contact {
     pub linkedin_profile_url: Option<String>,
 }
 
+/// Longest `advertiser` accepted: a brand's name, a domain or a URL.
+pub const MAX_ADVERTISER_CHARS: usize = 200;
+
 /// Everything `add_contact` accepts: the contact, plus how to run the call.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, transform = advertiser_or_id)]
 pub struct AddContactArgs {
+    /// With `advertiser` (a name to resolve), `contact.advertiser_id` is 0
+    /// until [`crate::resolve`] sets it; nothing is sent before.
     #[schemars(flatten)]
     pub contact: Contact,
+    /// The advertiser by name, domain or URL (e.g. "Alo Yoga", "aloyoga.com"), instead of advertiser_id.
+    /// Used only when exactly one HiEnergy record matches exactly; otherwise the user is asked to choose
+    /// (when the client supports it) or the result lists the candidates. Give advertiser or advertiser_id, not both.
+    #[schemars(length(min = 1, max = MAX_ADVERTISER_CHARS))]
+    pub advertiser: Option<String>,
     /// If true, validate and return exactly the request that would be sent
     /// (API key redacted) without sending it. Needs no API key. Default false.
     #[schemars(default)]
@@ -88,6 +98,22 @@ pub enum IfExists {
     Add,
 }
 
+/// `advertiser_id` is required unless `advertiser` is given: the schema
+/// cannot say "one of", portably, so it requires neither and the parser
+/// refuses both and neither.
+fn advertiser_or_id(schema: &mut schemars::Schema) {
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|field| field != "advertiser_id");
+    }
+    if let Some(Value::String(description)) = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("advertiser_id"))
+        .and_then(|p| p.get_mut("description"))
+    {
+        description.push_str(" Required unless `advertiser` (a name or domain) is given.");
+    }
+}
+
 const OPTIONAL_STRINGS: [&str; 8] = [
     "name",
     "given_name",
@@ -100,7 +126,7 @@ const OPTIONAL_STRINGS: [&str; 8] = [
 ];
 
 /// Every argument name the tool accepts, in schema order.
-pub const ALLOWED_FIELDS: [&str; 12] = [
+pub const ALLOWED_FIELDS: [&str; 13] = [
     "advertiser_id",
     "email",
     "name",
@@ -111,6 +137,7 @@ pub const ALLOWED_FIELDS: [&str; 12] = [
     "source",
     "status",
     "linkedin_profile_url",
+    "advertiser",
     "dry_run",
     "if_exists",
 ];
@@ -130,7 +157,7 @@ impl AddContactArgs {
         let args = arguments.unwrap_or(&empty);
         let mut problems = Vec::new();
 
-        let advertiser_id = parse_advertiser_id(args.get("advertiser_id"), &mut problems);
+        let (advertiser_id, advertiser) = parse_advertiser(args, &mut problems);
         let email = parse_email(args.get("email"), &mut problems);
         let mut optional: [Option<String>; 8] = Default::default();
         for (slot, field) in optional.iter_mut().zip(OPTIONAL_STRINGS) {
@@ -165,7 +192,9 @@ impl AddContactArgs {
         if !problems.is_empty() {
             return Err(ToolError::invalid_arguments(problems));
         }
-        let (Some(advertiser_id), Some(email)) = (advertiser_id, email) else {
+        let (Some(advertiser_id), Some(email)) =
+            (advertiser_id.or(advertiser.is_some().then_some(0)), email)
+        else {
             // Both parsers push a problem whenever they return None.
             return Err(ToolError::invalid_arguments(problems));
         };
@@ -192,9 +221,70 @@ impl AddContactArgs {
                 status,
                 linkedin_profile_url,
             },
+            advertiser,
             dry_run,
             if_exists,
         })
+    }
+}
+
+/// `advertiser_id`, or `advertiser` (a name, a domain or a URL): exactly
+/// one of the two. A problem is pushed whenever both are `None`.
+pub(crate) fn parse_advertiser(
+    args: &Map<String, Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> (Option<u64>, Option<String>) {
+    let given = |field| args.get(field).is_some_and(|v| !v.is_null());
+    match (given("advertiser_id"), given("advertiser")) {
+        (true, true) => {
+            problems.push(FieldProblem::new(
+                "advertiser",
+                "give advertiser (a name or domain) or advertiser_id, not both",
+            ));
+            (None, None)
+        }
+        (false, false) => {
+            problems.push(FieldProblem::new(
+                "advertiser_id",
+                "is required: the id of a HiEnergy advertiser, e.g. 42, or else give advertiser (its name or domain, e.g. \"aloyoga.com\")",
+            ));
+            (None, None)
+        }
+        (true, false) => (
+            parse_advertiser_id(args.get("advertiser_id"), problems),
+            None,
+        ),
+        (false, true) => (
+            None,
+            parse_advertiser_name(args.get("advertiser"), problems),
+        ),
+    }
+}
+
+/// A name, a domain or a URL to look the advertiser up by.
+pub(crate) fn parse_advertiser_name(
+    value: Option<&Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<String> {
+    const FIELD: &str = "advertiser";
+    let before = problems.len();
+    let name = parse_optional_string(FIELD, value, problems);
+    match &name {
+        Some(name) if name.chars().count() > MAX_ADVERTISER_CHARS => {
+            problems.push(FieldProblem::new(
+                FIELD,
+                format!("is too long; at most {MAX_ADVERTISER_CHARS} characters (a brand's name, a domain or a URL)"),
+            ));
+            None
+        }
+        None if problems.len() == before => {
+            problems.push(FieldProblem::new(
+                FIELD,
+                "is empty: give the advertiser's name or domain, e.g. \"aloyoga.com\"",
+            ));
+            None
+        }
+        _ => name,
     }
 }
 

@@ -48,10 +48,22 @@ pub enum ErrorKind {
     BadResponse,
     /// The client cancelled the call, or the server is shutting down.
     Cancelled,
+    /// `advertiser` (a name or domain) matched several records, or none
+    /// exactly, and the user could not be asked; see `candidates`.
+    AdvertiserAmbiguous,
+    /// HiEnergy's advertiser search was down or failed, so `advertiser`
+    /// could not be resolved; nothing was sent.
+    SearchUnavailable,
+    /// The user was asked which advertiser they meant and declined or
+    /// cancelled; nothing was sent.
+    NotChosen,
+    /// The user was asked which advertiser they meant and did not answer
+    /// within `--elicitation-timeout`; nothing was sent.
+    ChoiceTimeout,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::InvalidArguments,
         ErrorKind::NotConfigured,
         ErrorKind::Unauthorized,
@@ -64,6 +76,10 @@ impl ErrorKind {
         ErrorKind::Network,
         ErrorKind::BadResponse,
         ErrorKind::Cancelled,
+        ErrorKind::AdvertiserAmbiguous,
+        ErrorKind::SearchUnavailable,
+        ErrorKind::NotChosen,
+        ErrorKind::ChoiceTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +96,10 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::AdvertiserAmbiguous => "advertiser_ambiguous",
+            ErrorKind::SearchUnavailable => "search_unavailable",
+            ErrorKind::NotChosen => "not_chosen",
+            ErrorKind::ChoiceTimeout => "choice_timeout",
         }
     }
 
@@ -94,6 +114,7 @@ impl ErrorKind {
                 | ErrorKind::Timeout
                 | ErrorKind::Network
                 | ErrorKind::Cancelled
+                | ErrorKind::SearchUnavailable
         )
     }
 
@@ -137,6 +158,18 @@ impl ErrorKind {
             }
             ErrorKind::Cancelled => {
                 "The call was cancelled before HiEnergy answered and the contact may or may not exist: check for it in HiEnergy before calling again."
+            }
+            ErrorKind::AdvertiserAmbiguous => {
+                "Nothing was sent: ask the user which advertiser they mean, then call again with advertiser_id (the candidates are in error.candidates); do not pick one yourself."
+            }
+            ErrorKind::SearchUnavailable => {
+                "Nothing was sent: HiEnergy's advertiser search could not be used, so the advertiser was not looked up (and no guess was made). Try again in a moment, or call again with advertiser_id (ask the user for it)."
+            }
+            ErrorKind::NotChosen => {
+                "Nothing was sent: the user chose not to pick an advertiser. Do not call again on your own; ask the user what they want to do."
+            }
+            ErrorKind::ChoiceTimeout => {
+                "Nothing was sent: the user did not answer which advertiser they mean in time. Ask the user in the conversation, then call again with advertiser_id."
             }
         }
     }
@@ -215,6 +248,8 @@ pub enum SpecialHint {
     UntrustedCertificate,
     /// created "unknown", and a lookup afterwards did not find the contact.
     NotFoundByLookup,
+    /// advertiser_not_found for an `advertiser` name no record matched.
+    NoAdvertiserNamed,
 }
 
 impl SpecialHint {
@@ -228,6 +263,9 @@ impl SpecialHint {
             }
             SpecialHint::NotStarted => {
                 "This contact was never sent, so it was not created: send it again when the user still wants it."
+            }
+            SpecialHint::NoAdvertiserNamed => {
+                "Nothing was sent: no HiEnergy advertiser matched. Try the brand's domain (e.g. aloyoga.com) as advertiser, or find the record with search_advertisers and call again with its advertiser_id; never guess an id."
             }
             SpecialHint::UntrustedCertificate => {
                 "Nothing was sent: the certificate HiEnergy's address presented is not trusted on this machine. Retrying will not help. If the user's network inspects HTTPS (a corporate proxy or firewall), ask them to set SSL_CERT_FILE (or SSL_CERT_DIR) to that CA's certificates in the environment their MCP client starts this server with, then restart the client; otherwise check HIENERGY_BASE_URL."
@@ -330,6 +368,7 @@ impl ToolError {
             request_id: self.request_id.clone(),
             fields: self.fields.clone(),
             retry_after_seconds: self.retry_after_seconds,
+            candidates: Vec::new(),
         }
     }
 
@@ -341,7 +380,7 @@ impl ToolError {
     /// The result of a call refused as a whole: only `error`, which every
     /// tool's output type carries (see [`Reply`]).
     pub fn into_result(self) -> CallToolResult {
-        Refused { error: self.body() }.into_result()
+        self.body().into_result()
     }
 }
 
@@ -402,6 +441,46 @@ pub struct ErrorBody {
     /// With rate_limited: seconds to wait before retrying.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// With advertiser_ambiguous: the advertiser records the user may mean (at most 10); show them to the user and call again with the advertiser_id they choose.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_CANDIDATES))]
+    pub candidates: Vec<AdvertiserRecord>,
+}
+
+/// Candidates an error lists, and choices a user is shown, at most.
+pub const MAX_CANDIDATES: usize = 10;
+
+/// One HiEnergy advertiser record, as a result names it: the record a
+/// contact was added to, or one the user may mean.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct AdvertiserRecord {
+    /// The record's advertiser_id.
+    #[schemars(range(min = 1))]
+    pub id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The affiliate network of this record, e.g. "Awin".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
+
+impl AdvertiserRecord {
+    /// "Alo Yoga (aloyoga.com) on Awin, #42": how a user tells records of
+    /// one brand apart. Absent parts are left out.
+    pub fn label(&self) -> String {
+        let mut label = self.name.clone().unwrap_or_else(|| "(no name)".to_owned());
+        if let Some(domain) = &self.domain {
+            label.push_str(&format!(" ({domain})"));
+        }
+        if let Some(network) = &self.network {
+            label.push_str(&format!(" on {network}"));
+        }
+        label.push_str(&format!(", #{}", self.id));
+        label
+    }
 }
 
 impl ErrorBody {
@@ -432,7 +511,20 @@ impl ErrorBody {
         if !unsaid.is_empty() {
             let _ = write!(text, " Fields: {}.", unsaid.join("; "));
         }
+        if !self.candidates.is_empty() {
+            let labels: Vec<String> = self
+                .candidates
+                .iter()
+                .map(AdvertiserRecord::label)
+                .collect();
+            let _ = write!(text, " Candidates: {}.", labels.join("; "));
+        }
         text
+    }
+
+    /// The result of a call refused as a whole with this error.
+    pub fn into_result(self) -> CallToolResult {
+        Refused { error: self }.into_result()
     }
 
     /// The whole error as text: its line, then the hint.
@@ -672,6 +764,11 @@ mod tests {
             ErrorKind::Network => true,
             ErrorKind::BadResponse => false,
             ErrorKind::Cancelled => true,
+            // The user must answer, or the agent must ask them.
+            ErrorKind::AdvertiserAmbiguous => false,
+            ErrorKind::SearchUnavailable => true,
+            ErrorKind::NotChosen => false,
+            ErrorKind::ChoiceTimeout => false,
         };
         for kind in ErrorKind::ALL {
             assert_eq!(kind.retryable(), expected(kind), "{kind:?}");

@@ -163,7 +163,9 @@ pub(crate) mod tests {
         }
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["additionalProperties"], false);
-        assert_eq!(schema["required"], json!(["advertiser_id", "email"]));
+        // advertiser_id or advertiser: the parser refuses both and neither.
+        assert_eq!(schema["required"], json!(["email"]));
+        assert_eq!(schema["properties"]["advertiser"]["type"], "string");
         assert_eq!(schema["properties"]["advertiser_id"]["type"], "integer");
         assert_eq!(schema["properties"]["advertiser_id"]["minimum"], 1);
         assert_eq!(schema["properties"]["dry_run"]["type"], "boolean");

@@ -134,6 +134,11 @@ impl ServerHandler for HiEnergyServer {
                 .meta
                 .get_progress_token()
                 .map(|token| tools::Progress::new(token, context.peer.clone())),
+            asker: crate::elicit::Asker::for_call(
+                &context,
+                self.inner.backend.config.elicitation_timeout,
+                context.ct.clone(),
+            ),
             cancelled: context.ct,
         };
         let Some(result) = tools::call(

@@ -86,6 +86,8 @@ pub struct CallContext {
     pub cancelled: CancellationToken,
     /// Set when the client asked for progress (it sent a progressToken).
     pub progress: Option<Progress>,
+    /// Set when the client can ask its user (it declared elicitation).
+    pub asker: Option<crate::elicit::Asker>,
 }
 
 /// Where progress notifications for one call go.
@@ -120,7 +122,7 @@ pub async fn call(
     context: CallContext,
 ) -> Option<CallToolResult> {
     match name {
-        add_contact::NAME => Some(add_contact::call(backend, arguments, context.cancelled).await),
+        add_contact::NAME => Some(add_contact::call(backend, arguments, &context).await),
         add_contacts::NAME => Some(add_contacts::call(backend, arguments, &context).await),
         search_advertisers::NAME => {
             Some(search_advertisers::call(backend, arguments, &context).await)

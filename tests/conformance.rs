@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::{TEST_KEY, command};
+use crate::common::{TEST_KEY, command, mount_reads};
 use crate::fault_kit::{Conn, Proc, TcpFake, contact, created_body};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -152,6 +152,14 @@ fn facts(value: &Value, out: &mut Vec<String>) {
             "status" => out.push(plain(member)),
             "index" => {}
             "duplicate_of" => out.push(format!("same as contacts[{member}]")),
+            // The record a name resolved to, and the records the user may
+            // mean: each as "Name (domain) on network, #id".
+            "advertiser" => out.push(format!("#{}", member["id"])),
+            "candidates" => {
+                for candidate in member.as_array().into_iter().flatten() {
+                    out.push(format!("#{}", candidate["id"]));
+                }
+            }
             other => panic!(
                 "{other}: a member the text check does not know; say in the text what an agent needs of it, then add it here"
             ),
@@ -276,11 +284,19 @@ async fn mount_answers(mock: &MockServer) {
 async fn every_result_matches_the_advertised_output_schema() {
     let mock = MockServer::start().await;
     mount_answers(&mock).await;
+    mount_reads(&mock).await;
     let mut seen = BTreeSet::new();
 
     let mut proc = Proc::start(command(&mock.uri(), Some(TEST_KEY), &[])).await;
     let schemas = advertised_schemas(&mut proc).await;
     let schema = schema_of(&schemas, "add_contact");
+    // By name (this client cannot be asked): one record, two, search down.
+    for advertiser in ["lolewomen.com", "aloyoga.com", "down"] {
+        let mut by_name = with_email("ok");
+        by_name["advertiser"] = json!(advertiser);
+        by_name["advertiser_id"] = Value::Null;
+        seen.insert(conforms(schema, &proc.call(by_name).await));
+    }
     for tag in [
         "s401", "s403", "s404", "s422", "s429", "s500", "s200text", "s302", "ok",
     ] {
@@ -353,6 +369,8 @@ async fn every_result_matches_the_advertised_output_schema() {
         "network",
         "bad_response",
         "cancelled",
+        "advertiser_ambiguous",
+        "search_unavailable",
         "created",
         "replayed",
         "dry_run",

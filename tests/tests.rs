@@ -25,6 +25,9 @@
 //! - `raw_protocol`: JSON-RPC spoken as bytes: framing, malformed input,
 //!   concurrency, exit on EOF, signals and a closed stdout.
 //! - `protocol_revisions`: 2026-07-28 (no initialize) and the older ones.
+//! - `elicitation`: `advertiser` by name, domain or URL, and the user's
+//!   choice when it names several records (accept, decline, cancel, no
+//!   answer, no elicitation; the request's exact shape).
 //! - `conformance`: every result validated against the advertised
 //!   outputSchema; `ts_sdk`: the same through the official TypeScript SDK.
 //! - `canary`: the API key never shows in stdout, stderr or a result.
@@ -60,6 +63,7 @@ mod bundle;
 mod canary;
 mod clients;
 mod conformance;
+mod elicitation;
 mod existing;
 mod faults;
 mod manifest;

@@ -103,7 +103,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         ResponseTemplate::new(500).set_body_string("<html><title>Oops</title></html>"),
     )
     .await;
-    for tag in ["ok", "gemini"] {
+    for tag in ["ok", "gemini", "chosen", "list1", "list2"] {
         answer_for(
             &mock,
             tag,
@@ -150,6 +150,7 @@ async fn the_typescript_sdk_accepts_every_result() {
                 call("replayed", as_string),
                 call("dry_run", dry),
                 call("gemini_wait_for_previous", gemini),
+                call("advertiser_ambiguous", json!({"advertiser": "Alo Yoga", "email": email("x")})),
                 read("found:two_records", "search_advertisers", json!({"query": "https://www.aloyoga.com"})),
                 read("found:by_name", "search_advertisers", json!({"query": "Alo Yoga", "limit": 25})),
                 read("found:no_match", "search_advertisers", json!({"query": "nothing.com"})),
@@ -180,6 +181,12 @@ async fn the_typescript_sdk_accepts_every_result() {
             {"env": {"HIENERGY_BASE_URL": "http://example.com", "HIENERGY_API_KEY": TEST_KEY}, "calls": [
                 call("bad_setting", contact("ok")),
             ]},
+            // The SDK validates the elicitation request's schema, then
+            // the user picks the second record.
+            {"env": base_env, "elicit": {"pick": 1}, "calls": [
+                call("chosen", json!({"advertiser": "Alo Yoga", "email": email("chosen")})),
+                read("chosen_list", "add_contacts", json!({"advertiser": "Alo Yoga", "contacts": [{"email": email("list1")}, {"email": email("list2")}]})),
+            ]},
         ]
     });
     let spec_path =
@@ -206,7 +213,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         )
     });
     let sessions = report["sessions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(sessions.len(), 6, "{report}");
+    assert_eq!(sessions.len(), 7, "{report}");
     let mut calls = Vec::new();
     for session in &sessions {
         assert!(session.get("failed").is_none(), "session failed: {session}");
@@ -221,7 +228,7 @@ async fn the_typescript_sdk_accepts_every_result() {
         }
         calls.extend(session["calls"].as_array().cloned().unwrap_or_default());
     }
-    assert_eq!(calls.len(), 28, "{report}");
+    assert_eq!(calls.len(), 31, "{report}");
     for call in &calls {
         let label = call["label"].as_str().unwrap_or_default();
         assert!(
@@ -231,7 +238,13 @@ async fn the_typescript_sdk_accepts_every_result() {
         );
         let structured = &call["structuredContent"];
         let expected_kind = match label {
-            "created" | "replayed" | "dry_run" | "gemini_wait_for_previous" | "existing" => None,
+            "created"
+            | "replayed"
+            | "dry_run"
+            | "gemini_wait_for_previous"
+            | "existing"
+            | "chosen"
+            | "chosen_list" => None,
             found if found.starts_with("found:") || found.starts_with("ok:") => None,
             "bad_setting" => Some("not_configured"),
             kind => Some(kind.trim_start_matches("read:")),
@@ -296,5 +309,19 @@ async fn the_typescript_sdk_accepts_every_result() {
     assert_eq!(
         by_label("gemini_wait_for_previous")["structuredContent"]["contact"]["id"],
         7
+    );
+    assert_eq!(
+        by_label("chosen")["structuredContent"]["advertiser"]["id"],
+        43
+    );
+    let elicited = sessions[6]["elicited"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // One question per call: the list's name is asked about once.
+    assert_eq!(elicited.len(), 2, "{report}");
+    assert_eq!(
+        elicited[0]["requestedSchema"]["properties"]["advertiser"]["enum"][1],
+        "Alo Yoga (aloyoga.com) on CJ, #43"
     );
 }

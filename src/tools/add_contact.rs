@@ -1,17 +1,18 @@
 //! `add_contact`: one contact, one POST, one result.
 
+use super::send::{self, Sent, Would};
+use super::{Backend, CallContext};
+use crate::contact::{AddContactArgs, IfExists};
+use crate::hienergy::Preview;
+use crate::outcome::{
+    self, AdvertiserRecord, Created, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError,
+};
+use crate::resolve::{self, Resolved, Unresolved};
+use crate::schema;
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
-
-use super::Backend;
-use super::send::{self, Sent, Would};
-use crate::contact::{AddContactArgs, IfExists};
-use crate::hienergy::Preview;
-use crate::outcome::{self, ErrorBody, ErrorKind, PreviousAttempt, Reply, ToolError};
-use crate::schema;
 
 pub const NAME: &str = "add_contact";
 pub const TITLE: &str = "Add HiEnergy contact";
@@ -45,7 +46,7 @@ pub fn tool() -> Tool {
 
 /// Every shape `add_contact` answers with: a created or replayed contact,
 /// a dry-run preview, or an error. Its schema is the outputSchema.
-#[derive(Debug, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Output {
     /// On success: the contact as HiEnergy returned it (its `data` member), including its id.
@@ -75,6 +76,12 @@ pub struct Output {
     /// Present when the call failed (isError: true): what went wrong and what to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// With `advertiser` given (a name or domain): the HiEnergy record the contact was added to. Tell the user which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertiser: Option<AdvertiserRecord>,
+    /// How `advertiser` was picked, for the text.
+    #[serde(skip)]
+    pub advertiser_said: Option<String>,
 }
 
 impl Reply for Output {
@@ -108,6 +115,11 @@ impl Reply for Output {
             text.push_str(PreviousAttempt::TEXT);
             text.push('.');
         }
+        if let Some(said) = &self.advertiser_said {
+            text.push_str(" To ");
+            text.push_str(said);
+            text.push('.');
+        }
         text
     }
 
@@ -135,26 +147,45 @@ pub fn dry_run_text(request: &Preview) -> String {
 pub async fn call(
     backend: &Backend,
     arguments: Option<&Map<String, Value>>,
-    cancelled: CancellationToken,
+    context: &CallContext,
 ) -> CallToolResult {
-    let args = match AddContactArgs::parse(arguments) {
+    let cancelled = &context.cancelled;
+    let mut args = match AddContactArgs::parse(arguments) {
         Ok(args) => args,
         Err(error) => return error.into_result(),
     };
     if let Some(error) = super::unusable(&backend.config) {
         return error.into_result();
     }
+    let resolved = match &args.advertiser {
+        None => None,
+        Some(query) => {
+            let about = resolve::about(&args.contact);
+            match resolve_named(backend, query, context, &about).await {
+                Ok(resolved) => {
+                    args.contact.advertiser_id = resolved.record.id;
+                    Some(Output {
+                        advertiser_said: Some(resolved.sentence(query)),
+                        advertiser: Some(resolved.record),
+                        ..Output::default()
+                    })
+                }
+                Err(unresolved) => return unresolved.body().into_result(),
+            }
+        }
+    };
+    let named = || resolved.clone().unwrap_or_default();
     if args.dry_run {
         let api_key = backend.config.api_key();
         let mut output = Output {
             dry_run: Some(true),
             request: Some(backend.api.preview(&args.contact, api_key.is_some())),
-            ..Output::default()
+            ..named()
         };
         if let Some(api_key) = api_key
             && args.if_exists == IfExists::Skip
         {
-            match send::would_exist(backend, api_key, &args.contact, &cancelled).await {
+            match send::would_exist(backend, api_key, &args.contact, cancelled).await {
                 Ok(Would::Skip(contact)) => {
                     output.existing = Some(true);
                     output.contact = Some(contact);
@@ -179,7 +210,7 @@ pub async fn call(
         api_key,
         &args.contact,
         args.if_exists,
-        &cancelled,
+        cancelled,
         None,
     )
     .await;
@@ -195,7 +226,7 @@ pub async fn call(
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
             existing_check,
             confirmed_by_lookup: checked.confirmed_by_lookup.then_some(true),
-            ..Output::default()
+            ..named()
         },
         Sent::Failed {
             error,
@@ -204,15 +235,36 @@ pub async fn call(
             error: Some(error.body()),
             previous_attempt: PreviousAttempt::from_flag(previous_unknown),
             existing_check,
-            ..Output::default()
+            ..named()
         },
         Sent::Existing(contact) => Output {
             contact: Some(contact),
             existing: Some(true),
-            ..Output::default()
+            ..named()
         },
         // Only a paced send is ever held back, and this one is not.
         Sent::NotSent(error) => return error.into_result(),
     };
     output.into_result()
+}
+
+/// The record `advertiser` names, or why there is none. A lookup needs
+/// the key, even for a dry run.
+pub(crate) async fn resolve_named(
+    backend: &Backend,
+    query: &str,
+    context: &CallContext,
+    about: &str,
+) -> Result<Resolved, Box<Unresolved>> {
+    let Some(api_key) = backend.config.api_key() else {
+        return Err(ToolError::new(
+            ErrorKind::NotConfigured,
+            Created::No,
+            format!(
+                "No HiEnergy API key is configured (HIENERGY_API_KEY is not set), so the advertiser {query:?} could not be looked up and nothing was sent; a dry run without a key needs advertiser_id."
+            ),
+        )
+        .into());
+    };
+    resolve::resolve(backend, api_key, query, context.asker.as_ref(), about).await
 }

@@ -20,8 +20,10 @@ use super::{Backend, CallContext};
 use crate::contact::{self, AddContactArgs, CLIENT_INJECTED, Contact, IfExists};
 use crate::hienergy::Preview;
 use crate::outcome::{
-    self, Created, ErrorBody, ErrorKind, FieldProblem, PreviousAttempt, Reply, ToolError, truncate,
+    self, AdvertiserRecord, Created, ErrorBody, ErrorKind, FieldProblem, PreviousAttempt, Reply,
+    ToolError, truncate,
 };
+use crate::resolve::{self, Resolved, Unresolved};
 use crate::{dedupe, schema};
 
 pub const NAME: &str = "add_contacts";
@@ -31,7 +33,13 @@ pub const TITLE: &str = "Add HiEnergy contacts (a list)";
 pub const MAX_CONTACTS: usize = 100;
 /// Unknown names quoted back per object; the rest are counted.
 const MAX_UNKNOWN_NAMED: usize = 10;
-const ARGUMENTS: [&str; 4] = ["contacts", "advertiser_id", "dry_run", "if_exists"];
+const ARGUMENTS: [&str; 5] = [
+    "contacts",
+    "advertiser_id",
+    "advertiser",
+    "dry_run",
+    "if_exists",
+];
 
 pub const DESCRIPTION: &str = "\
 Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
@@ -66,6 +74,20 @@ pub fn input_schema() -> Map<String, Value> {
     if let Some(Value::Array(required)) = item.get_mut("required") {
         required.retain(|field| field != "advertiser_id");
     }
+    let by_name = Value::Object(schema::input_schema())
+        .pointer("/properties/advertiser")
+        .cloned()
+        .unwrap_or_default();
+    if let Some(Value::Object(properties)) = item.get_mut("properties") {
+        properties.insert("advertiser".into(), by_name.clone());
+    }
+    let mut top_name = by_name;
+    if let Value::Object(name) = &mut top_name {
+        name.insert(
+            "description".into(),
+            json!("The advertiser, by name, domain or URL, of every contact in `contacts` that gives neither advertiser nor advertiser_id; instead of the top-level advertiser_id. Each distinct name is looked up once (and the user asked once, if it matches several records)."),
+        );
+    }
     let mut top_id = item
         .pointer("/properties/advertiser_id")
         .cloned()
@@ -73,7 +95,8 @@ pub fn input_schema() -> Map<String, Value> {
     if let Some(Value::String(description)) =
         item.pointer_mut("/properties/advertiser_id/description")
     {
-        description.push_str(" Required unless the top-level advertiser_id is given.");
+        description
+            .push_str(" Required unless the top-level advertiser_id or advertiser is given.");
     }
     if let Value::Object(id) = &mut top_id {
         id.insert(
@@ -92,6 +115,7 @@ pub fn input_schema() -> Map<String, Value> {
                 "items": item
             },
             "advertiser_id": top_id,
+            "advertiser": top_name,
             "dry_run": {
                 "type": "boolean",
                 "default": false,
@@ -167,6 +191,12 @@ struct ItemResult {
     /// true when HiEnergy did not answer the POST but a lookup afterwards found the contact: it was created.
     #[serde(skip_serializing_if = "Option::is_none")]
     confirmed_by_lookup: Option<bool>,
+    /// When the item named its advertiser (advertiser, a name or domain): the HiEnergy record it went to. Tell the user which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    advertiser: Option<AdvertiserRecord>,
+    /// How `advertiser` was picked, for the text.
+    #[serde(skip)]
+    advertiser_said: Option<String>,
 }
 
 fn into_map(value: Value) -> Map<String, Value> {
@@ -182,6 +212,13 @@ struct Batch {
     items: Vec<Item>,
     dry_run: bool,
     if_exists: IfExists,
+    /// Per item, the `advertiser` it names (its own or the top-level
+    /// one), until [`resolve_names`] has replaced it with a record.
+    named: Vec<Option<String>>,
+    /// Per item, the record its name resolved to and how.
+    resolved: Vec<Option<(AdvertiserRecord, String)>>,
+    /// Per item, the records its name may mean, when it named several.
+    candidates: Vec<Vec<AdvertiserRecord>>,
 }
 
 enum Item {
@@ -262,9 +299,23 @@ impl Batch {
 
         let dry_run = contact::parse_dry_run(args.get("dry_run"), &mut problems);
         let if_exists = contact::parse_if_exists(args.get("if_exists"), &mut problems);
-        let default_id = match args.get("advertiser_id") {
-            None | Some(Value::Null) => None,
-            value => contact::parse_advertiser_id(value, &mut problems),
+        let given = |field| args.get(field).is_some_and(|v: &Value| !v.is_null());
+        let default = if given("advertiser_id") || given("advertiser") {
+            match contact::parse_advertiser(args, &mut problems) {
+                (Some(id), _) => Some(json!(id)),
+                (None, Some(name)) => Some(json!(name)),
+                (None, None) => None,
+            }
+            .map(|value| {
+                let field = if value.is_number() {
+                    "advertiser_id"
+                } else {
+                    "advertiser"
+                };
+                (field, value)
+            })
+        } else {
+            None
         };
         let contacts = contacts_list(args.get("contacts"), &mut problems);
         if !problems.is_empty() {
@@ -272,26 +323,33 @@ impl Batch {
         }
 
         let mut first_of: HashMap<Box<str>, usize> = HashMap::new();
+        let mut named = Vec::with_capacity(contacts.len());
         let items = contacts
             .iter()
             .enumerate()
-            .map(
-                |(index, value)| match parse_item(index, value, default_id) {
-                    Ok(contact) => match first_of.entry(dedupe::key(&contact)) {
+            .map(|(index, value)| {
+                let parsed = parse_item(index, value, default.as_ref());
+                named.push(parsed.as_ref().ok().and_then(|a| a.advertiser.clone()));
+                match parsed {
+                    // Before resolution, a named item's key holds its name.
+                    Ok(args) => match first_of.entry(item_key(&args)) {
                         Entry::Occupied(first) => Item::Duplicate(*first.get()),
                         Entry::Vacant(slot) => {
                             slot.insert(index);
-                            Item::Valid(contact)
+                            Item::Valid(args.contact)
                         }
                     },
                     Err(error) => Item::Invalid(error),
-                },
-            )
+                }
+            })
             .collect();
         Ok(Self {
             items,
             dry_run,
             if_exists,
+            named,
+            resolved: vec![None; contacts.len()],
+            candidates: vec![Vec::new(); contacts.len()],
         })
     }
 }
@@ -353,9 +411,24 @@ fn contacts_list(value: Option<&Value>, problems: &mut Vec<FieldProblem>) -> Vec
     Vec::new()
 }
 
+/// What makes two items one contact before their advertisers are
+/// resolved: the duplicate guard's key, and the name an item gives.
+fn item_key(args: &AddContactArgs) -> Box<str> {
+    let key = dedupe::key(&args.contact);
+    match &args.advertiser {
+        None => key,
+        Some(name) => format!("{key}\u{0}{}", name.to_lowercase()).into(),
+    }
+}
+
 /// One item, checked by add_contact's own rules; its problems are named
-/// with its index (`contacts[3].email`).
-fn parse_item(index: usize, value: &Value, default_id: Option<u64>) -> Result<Contact, ToolError> {
+/// with its index (`contacts[3].email`). `default` is the top-level
+/// advertiser_id or advertiser, for an item that gives neither.
+fn parse_item(
+    index: usize,
+    value: &Value,
+    default: Option<&(&str, Value)>,
+) -> Result<AddContactArgs, ToolError> {
     let at = |field: &str| format!("contacts[{index}].{field}");
     let Value::Object(fields) = value else {
         return Err(ToolError::invalid_arguments(vec![FieldProblem::new(
@@ -385,13 +458,15 @@ fn parse_item(index: usize, value: &Value, default_id: Option<u64>) -> Result<Co
         .filter(|(k, _)| is_contact_field(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(id) = default_id
-        && known.get("advertiser_id").is_none_or(Value::is_null)
+    let own = |field: &str| known.get(field).is_some_and(|v| !v.is_null());
+    if let Some((field, value)) = default
+        && !own("advertiser_id")
+        && !own("advertiser")
     {
-        known.insert("advertiser_id".into(), json!(id));
+        known.insert((*field).into(), value.clone());
     }
     match AddContactArgs::parse(Some(&known)) {
-        Ok(args) if problems.is_empty() => Ok(args.contact),
+        Ok(args) if problems.is_empty() => Ok(args),
         Ok(_) => Err(ToolError::invalid_arguments(problems)),
         Err(error) => {
             problems.extend(
@@ -412,13 +487,14 @@ pub async fn call(
     arguments: Option<&Map<String, Value>>,
     context: &CallContext,
 ) -> CallToolResult {
-    let batch = match Batch::parse(arguments) {
+    let mut batch = match Batch::parse(arguments) {
         Ok(batch) => batch,
         Err(error) => return error.into_result(),
     };
     if let Some(error) = super::unusable(&backend.config) {
         return error.into_result();
     }
+    resolve_names(backend, &mut batch, context).await;
     if batch.dry_run {
         return dry_run_result(backend, &batch, context).await;
     }
@@ -537,6 +613,15 @@ enum Status {
 }
 
 impl Status {
+    /// An item never sent: not_sent when the user did not choose its
+    /// advertiser (nothing is wrong with it), failed otherwise.
+    fn unsent(error: &ToolError) -> Self {
+        match error.kind {
+            ErrorKind::NotChosen | ErrorKind::ChoiceTimeout => Status::NotSent,
+            _ => Status::Failed,
+        }
+    }
+
     fn of(sent: &Sent) -> Self {
         match sent {
             Sent::Created {
@@ -572,6 +657,10 @@ struct Outcome {
     /// With dry_run: whether a real call would skip (true) or add (false).
     would_exist: Option<bool>,
     checked: Checked,
+    /// The record the item's `advertiser` resolved to, and how.
+    advertiser: Option<(AdvertiserRecord, String)>,
+    /// The records its `advertiser` may mean (advertiser_ambiguous).
+    candidates: Vec<AdvertiserRecord>,
 }
 
 impl Outcome {
@@ -585,6 +674,8 @@ impl Outcome {
             request: None,
             would_exist: None,
             checked: Checked::default(),
+            advertiser: None,
+            candidates: Vec::new(),
         }
     }
 
@@ -646,7 +737,10 @@ impl Outcome {
             index,
             status: self.status,
             contact: self.contact.clone(),
-            error: self.error.as_ref().map(ToolError::body),
+            error: self.error.as_ref().map(|e| ErrorBody {
+                candidates: self.candidates.clone(),
+                ..e.body()
+            }),
             previous_attempt: PreviousAttempt::from_flag(self.previous_unknown),
             duplicate_of: self.duplicate_of,
             request: self.request.clone(),
@@ -655,6 +749,8 @@ impl Outcome {
                 .or((self.status == Status::Existing).then_some(true)),
             existing_check: self.checked.existing_check.clone(),
             confirmed_by_lookup: self.checked.confirmed_by_lookup.then_some(true),
+            advertiser: self.advertiser.as_ref().map(|(record, _)| record.clone()),
+            advertiser_said: self.advertiser.as_ref().map(|(_, said)| said.clone()),
         }
     }
 }
@@ -682,7 +778,7 @@ fn outcomes(batch: &Batch, sent: Vec<Option<(Sent, Checked)>>, stopped_by: &str)
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.items.len());
     for (item, sent) in batch.items.iter().zip(&sent) {
         let outcome = match (item, sent) {
-            (Item::Invalid(error), _) => Outcome::failed(Status::Failed, error.clone()),
+            (Item::Invalid(error), _) => Outcome::failed(Status::unsent(error), error.clone()),
             (Item::Valid(_), Some(sent)) => Outcome::from_sent(sent),
             (Item::Valid(_), None) => Outcome::failed(Status::NotSent, never_started()),
             (Item::Duplicate(first), _) => match outcomes.get(*first) {
@@ -691,6 +787,19 @@ fn outcomes(batch: &Batch, sent: Vec<Option<(Sent, Checked)>>, stopped_by: &str)
             },
         };
         outcomes.push(outcome);
+    }
+    with_advertisers(batch, outcomes)
+}
+
+/// Each item's outcome names the record its `advertiser` resolved to.
+fn with_advertisers(batch: &Batch, mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    for ((outcome, resolved), candidates) in outcomes
+        .iter_mut()
+        .zip(&batch.resolved)
+        .zip(&batch.candidates)
+    {
+        outcome.advertiser.clone_from(resolved);
+        outcome.candidates.clone_from(candidates);
     }
     outcomes
 }
@@ -802,6 +911,10 @@ impl ItemResult {
         let dry = self.request.is_some();
         if dry && self.existing != Some(true) {
             line.push_str(", would be sent");
+        }
+        if let Some(said) = &self.advertiser_said {
+            line.push_str(", to ");
+            line.push_str(said);
         }
         if let Some(error) = &self.error {
             line.push_str(": ");
@@ -1048,7 +1161,7 @@ async fn dry_run_result(backend: &Backend, batch: &Batch, context: &CallContext)
                 }
                 outcome
             }
-            Item::Invalid(error) => Outcome::failed(Status::Failed, error.clone()),
+            Item::Invalid(error) => Outcome::failed(Status::unsent(error), error.clone()),
             Item::Duplicate(first) => Outcome {
                 duplicate_of: Some(*first),
                 ..Outcome::new(Status::NotSent)
@@ -1056,7 +1169,90 @@ async fn dry_run_result(backend: &Backend, batch: &Batch, context: &CallContext)
         };
         outcomes.push(outcome);
     }
+    let outcomes = with_advertisers(batch, outcomes);
     Output::of(&outcomes, true, backend.guard.enabled()).into_result()
+}
+
+/// Resolves every distinct `advertiser` name of the list once, in the
+/// order the names first appear, before anything is sent: one question per
+/// name however many items use it. An item whose name does not resolve
+/// becomes that error (not_sent when the user did not choose), and is
+/// never sent.
+async fn resolve_names(backend: &Backend, batch: &mut Batch, context: &CallContext) {
+    let mut names: Vec<(String, Vec<usize>)> = Vec::new();
+    for (index, name) in batch.named.iter().enumerate() {
+        let Some(name) = name else { continue };
+        let key = name.to_lowercase();
+        match names.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, users)) => users.push(index),
+            None => names.push((key, vec![index])),
+        }
+    }
+    for (_, users) in names {
+        let Some(query) = users
+            .first()
+            .and_then(|i| batch.named.get(*i))
+            .cloned()
+            .flatten()
+        else {
+            continue;
+        };
+        let about = about_items(batch, &users);
+        let answer = match send::stopped_by(&context.cancelled, &backend.shutdown) {
+            Some(why) => Err(send::not_started(why).into()),
+            None => super::add_contact::resolve_named(backend, &query, context, &about).await,
+        };
+        for index in users {
+            apply(batch, index, &query, &answer);
+        }
+    }
+}
+
+/// The contacts one question is about: "Jane Doe <jane@x.com>", or "3
+/// contacts (jane@x.com, bob@x.com, and 1 more)".
+fn about_items(batch: &Batch, users: &[usize]) -> String {
+    let contacts: Vec<&Contact> = users
+        .iter()
+        .filter_map(|i| match batch.items.get(*i) {
+            Some(Item::Valid(contact)) => Some(contact),
+            _ => None,
+        })
+        .collect();
+    match contacts.as_slice() {
+        [one] => resolve::about(one),
+        many => {
+            let shown: Vec<&str> = many.iter().take(3).map(|c| c.email.as_str()).collect();
+            let more = match many.len().saturating_sub(3) {
+                0 => String::new(),
+                n => format!(", and {n} more"),
+            };
+            format!("{} contacts ({}{more})", many.len(), shown.join(", "))
+        }
+    }
+}
+
+fn apply(batch: &mut Batch, index: usize, query: &str, answer: &Result<Resolved, Box<Unresolved>>) {
+    let Some(item) = batch.items.get_mut(index) else {
+        return;
+    };
+    match answer {
+        Ok(resolved) => {
+            if let Item::Valid(contact) = item {
+                contact.advertiser_id = resolved.record.id;
+            }
+            if let Some(slot) = batch.resolved.get_mut(index) {
+                *slot = Some((resolved.record.clone(), resolved.sentence(query)));
+            }
+        }
+        Err(unresolved) => {
+            if let Item::Valid(_) = item {
+                *item = Item::Invalid(unresolved.error.clone());
+            }
+            if let Some(slot) = batch.candidates.get_mut(index) {
+                slot.clone_from(&unresolved.candidates);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -70,9 +70,9 @@ pub fn tool() -> Tool {
 /// Every argument name the tool accepts.
 const ALLOWED: [&str; 2] = ["query", "limit"];
 
-struct Args {
-    query: String,
-    limit: usize,
+pub(crate) struct Args {
+    pub(crate) query: String,
+    pub(crate) limit: usize,
 }
 
 fn parse(arguments: Option<&Map<String, Value>>) -> Result<Args, ToolError> {
@@ -112,7 +112,7 @@ pub async fn call(
 
 /// The domain filter for a domain, then universal search if that found
 /// nothing; universal search alone for anything else.
-async fn search(
+pub(crate) async fn search(
     backend: &Backend,
     api_key: &str,
     args: &Args,

@@ -166,6 +166,7 @@ pub const CONTACTS_LIST_PATH: &str = "/api/v1/contacts";
 /// A fake HiEnergy's reads, in every documented shape:
 /// - `GET /advertisers?domain=aloyoga.com`: one brand with two records
 ///   (42 on Awin, 43 on CJ), JSON:API rows with string ids;
+///   `domain=lolewomen.com`: one record (7, Lole, on Awin), flat;
 ///   `domain=nothing.com`: no rows.
 /// - universal search: `q=Alo Yoga` flat rows with integer ids and `title`;
 ///   `q=nothing.com` no match; `q=down` the index down
@@ -188,6 +189,11 @@ pub async fn mount_reads(server: &wiremock::MockServer) {
             ADVERTISERS_PATH,
             ("domain", "aloyoga.com"),
             ok(json!({"data": [record("42", "Awin"), record("43", "CJ")], "meta": meta})),
+        ),
+        (
+            ADVERTISERS_PATH,
+            ("domain", "lolewomen.com"),
+            ok(json!({"data": [{"id": 7, "name": "Lole", "domain": "lolewomen.com", "network_name": "Awin"}], "meta": meta})),
         ),
         (
             ADVERTISERS_PATH,

@@ -6,9 +6,13 @@
 // Usage: node client.mjs SPEC.json, where SPEC is
 //   {"command": "/path/to/hienergy-mcp", "sessions": [
 //     {"env": {...}, "calls": [{"label": "...", "tool": "add_contact", "arguments": {...}}]}]}
+// A session with "elicit": {"pick": N} declares elicitation and answers each
+// elicitation/create (after the SDK has validated it) by accepting the Nth
+// choice of its one enum property; the requests are reported in "elicited".
 import { readFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const report = { sessions: [] };
@@ -20,8 +24,18 @@ for (const session of spec.sessions) {
     env: { PATH: process.env.PATH ?? "", ...session.env },
     stderr: "ignore",
   });
-  const client = new Client({ name: "ts-sdk-conformance", version: "1.0.0" });
+  const capabilities = session.elicit ? { elicitation: {} } : {};
+  const client = new Client({ name: "ts-sdk-conformance", version: "1.0.0" }, { capabilities });
   const out = { calls: [] };
+  if (session.elicit) {
+    out.elicited = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      const { message, requestedSchema } = request.params;
+      out.elicited.push({ message, requestedSchema });
+      const [field, property] = Object.entries(requestedSchema.properties)[0];
+      return { action: "accept", content: { [field]: property.enum[session.elicit.pick] } };
+    });
+  }
   try {
     await client.connect(transport);
     out.protocolVersion = transport._protocolVersion ?? null;
