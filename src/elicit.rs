@@ -7,15 +7,24 @@
 //! `oneOf`) are newer than some clients. Each choice is its own label,
 //! "Name (domain) on network, #id", and is read back by that label.
 //!
-//! This uses the server-to-client `elicitation/create` request (protocol
-//! revisions up to 2025-11-25). rmcp 3.11 refuses that request on a
-//! 2026-07-28 session, which asks with an `input_required` result instead;
-//! there the call answers as if the user could not be asked (see
-//! `crate::resolve`).
+//! How the question travels depends on the session's protocol revision:
+//! up to 2025-11-25 it is a server-to-client `elicitation/create` request,
+//! awaited within `--elicitation-timeout`. On 2026-07-28 (SEP-2322, which
+//! rmcp 3.11 implements and where it refuses server-to-client requests) the
+//! call answers `input_required` with the same form among its
+//! `inputRequests`, sending nothing; the client asks its user and retries
+//! the call with the answer in `inputResponses`. The retry runs the search
+//! again and takes the answer only if it names one of the records found
+//! then, so nothing is kept between the rounds and nothing the client
+//! echoes is trusted.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema, ProtocolVersion};
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
+    InputRequest, InputRequests, InputRequiredResult, InputResponses, ProtocolVersion,
+};
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
@@ -37,56 +46,125 @@ pub enum Answer {
     /// The question could not be put, or its answer was not one of the
     /// choices: why.
     Failed(String),
+    /// 2026-07-28: the question is now among this call's input requests;
+    /// the call must send nothing and answer `input_required`.
+    Asked,
 }
 
 /// Asks the user of one call's client.
 pub struct Asker {
-    peer: Peer<RoleServer>,
-    timeout: Duration,
+    how: How,
     cancelled: CancellationToken,
 }
 
+enum How {
+    /// Up to 2025-11-25: a request to the client, awaited.
+    Request {
+        peer: Peer<RoleServer>,
+        timeout: Duration,
+    },
+    /// 2026-07-28: the answers this retry carries, and the questions still
+    /// to put in an `input_required` result.
+    Rounds {
+        answers: InputResponses,
+        questions: Mutex<InputRequests>,
+    },
+}
+
 impl Asker {
-    /// An asker when this call's client declared form elicitation and the
-    /// session can carry the request; `None` otherwise.
+    /// An asker when this call's client declared form elicitation; `None`
+    /// otherwise. `answers` is the call's `inputResponses`.
     pub fn for_call(
         context: &RequestContext<RoleServer>,
+        answers: Option<InputResponses>,
         timeout: Duration,
         cancelled: CancellationToken,
     ) -> Option<Self> {
         let elicitation = context.client_capabilities()?.elicitation?;
         // An empty capability means form (the spec's default); one that
         // lists modes must list form.
-        let form = elicitation.form.is_some() || elicitation.url.is_none();
-        let legacy = context.protocol_version() != Some(ProtocolVersion::V_2026_07_28);
-        (form && legacy).then(|| Self {
-            peer: context.peer.clone(),
-            timeout,
-            cancelled,
-        })
+        if elicitation.form.is_none() && elicitation.url.is_some() {
+            return None;
+        }
+        let how = if context.protocol_version() == Some(ProtocolVersion::V_2026_07_28) {
+            How::Rounds {
+                answers: answers.unwrap_or_default(),
+                questions: Mutex::default(),
+            }
+        } else {
+            How::Request {
+                peer: context.peer.clone(),
+                timeout,
+            }
+        };
+        Some(Self { how, cancelled })
     }
 
-    /// Puts the question, and waits at most `--elicitation-timeout` for
-    /// the answer (or until the call is cancelled).
-    pub async fn choose(&self, message: String, candidates: &[AdvertiserRecord]) -> Answer {
-        let request = self
-            .peer
-            .create_elicitation_with_timeout(request(message, candidates), Some(self.timeout));
+    /// Puts the question `key` (the same key for the same question in a
+    /// retried call), and waits at most `--elicitation-timeout` for the
+    /// answer (or until the call is cancelled); on 2026-07-28, reads the
+    /// answer the retry carries, or adds the question to the call's.
+    pub async fn choose(
+        &self,
+        key: &str,
+        message: String,
+        candidates: &[AdvertiserRecord],
+    ) -> Answer {
+        let (peer, timeout) = match &self.how {
+            How::Request { peer, timeout } => (peer, *timeout),
+            How::Rounds { answers, questions } => {
+                if let Some(answer) = answers.get(key) {
+                    return match serde_json::from_value::<ElicitResult>(answer.clone()) {
+                        Ok(result) => read(result, candidates),
+                        Err(e) => {
+                            Answer::Failed(format!("the client's answer was unreadable: {e}"))
+                        }
+                    };
+                }
+                if let Ok(mut questions) = questions.lock() {
+                    let question = ElicitRequest::new(request(message, candidates));
+                    questions.insert(key.to_owned(), InputRequest::Elicitation(question));
+                }
+                return Answer::Asked;
+            }
+        };
+        let request =
+            peer.create_elicitation_with_timeout(request(message, candidates), Some(timeout));
         let result = tokio::select! {
             biased;
             _ = self.cancelled.cancelled() => return Answer::Cancelled,
             result = request => result,
         };
         match result {
-            Ok(result) => match result.action {
-                ElicitationAction::Accept => chosen(result.content.as_ref(), candidates),
-                ElicitationAction::Decline => Answer::Declined,
-                // Cancel, and any action newer than this server: no choice.
-                _ => Answer::Cancelled,
-            },
-            Err(rmcp::ServiceError::Timeout { .. }) => Answer::NoAnswer(self.timeout),
+            Ok(result) => read(result, candidates),
+            Err(rmcp::ServiceError::Timeout { .. }) => Answer::NoAnswer(timeout),
             Err(e) => Answer::Failed(e.to_string()),
         }
+    }
+
+    /// The `input_required` result this call must answer with instead of
+    /// its own, when it put questions (2026-07-28 only).
+    pub fn input_required(&self) -> Option<InputRequiredResult> {
+        let How::Rounds { questions, .. } = &self.how else {
+            return None;
+        };
+        let questions = questions.lock().map(|q| q.clone()).unwrap_or_default();
+        (!questions.is_empty()).then(|| InputRequiredResult::from_input_requests(questions))
+    }
+
+    /// Whether this call put a question it must wait for (2026-07-28): then
+    /// it sends nothing.
+    pub fn waiting(&self) -> bool {
+        self.input_required().is_some()
+    }
+}
+
+fn read(result: ElicitResult, candidates: &[AdvertiserRecord]) -> Answer {
+    match result.action {
+        ElicitationAction::Accept => chosen(result.content.as_ref(), candidates),
+        ElicitationAction::Decline => Answer::Declined,
+        // Cancel, and any action newer than this server: no choice.
+        _ => Answer::Cancelled,
     }
 }
 

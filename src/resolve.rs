@@ -104,7 +104,7 @@ pub async fn resolve(
         ));
     };
     let message = question(query, about, candidates.len());
-    match asker.choose(message, &candidates).await {
+    match asker.choose(&question_key(query), message, &candidates).await {
         Answer::Chose(record) => Ok(Resolved {
             record,
             chosen_by_user: true,
@@ -125,7 +125,15 @@ pub async fn resolve(
             candidates,
             &format!("asking the user failed: {why}"),
         )),
+        // Never shown: the call answers input_required instead.
+        Answer::Asked => Err(ambiguous(query, candidates, "the user is being asked")),
     }
+}
+
+/// The key of the question about `query`: the same in the retried call,
+/// and one question per name however many contacts use it.
+pub fn question_key(query: &str) -> String {
+    format!("advertiser:{}", query.trim().to_lowercase())
 }
 
 /// "Jane Doe <jane@lolewomen.com>": the contact a question is about.

@@ -136,6 +136,7 @@ impl ServerHandler for HiEnergyServer {
                 .map(|token| tools::Progress::new(token, context.peer.clone())),
             asker: crate::elicit::Asker::for_call(
                 &context,
+                request.input_responses,
                 self.inner.backend.config.elicitation_timeout,
                 context.ct.clone(),
             ),
@@ -145,7 +146,7 @@ impl ServerHandler for HiEnergyServer {
             &self.inner.backend,
             &request.name,
             request.arguments.as_ref(),
-            call,
+            &call,
         )
         .await
         else {
@@ -158,6 +159,15 @@ impl ServerHandler for HiEnergyServer {
                 None,
             ));
         };
+        // 2026-07-28: a question put means nothing was sent; the client
+        // asks its user and calls again with the answer.
+        if let Some(input) = call
+            .asker
+            .as_ref()
+            .and_then(crate::elicit::Asker::input_required)
+        {
+            return Ok(input.into());
+        }
         Ok(result.into())
     }
 

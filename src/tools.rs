@@ -119,15 +119,15 @@ pub async fn call(
     backend: &Backend,
     name: &str,
     arguments: Option<&Map<String, Value>>,
-    context: CallContext,
+    context: &CallContext,
 ) -> Option<CallToolResult> {
     match name {
-        add_contact::NAME => Some(add_contact::call(backend, arguments, &context).await),
-        add_contacts::NAME => Some(add_contacts::call(backend, arguments, &context).await),
+        add_contact::NAME => Some(add_contact::call(backend, arguments, context).await),
+        add_contacts::NAME => Some(add_contacts::call(backend, arguments, context).await),
         search_advertisers::NAME => {
-            Some(search_advertisers::call(backend, arguments, &context).await)
+            Some(search_advertisers::call(backend, arguments, context).await)
         }
-        search_contacts::NAME => Some(search_contacts::call(backend, arguments, &context).await),
+        search_contacts::NAME => Some(search_contacts::call(backend, arguments, context).await),
         _ => None,
     }
 }

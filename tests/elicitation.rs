@@ -481,3 +481,134 @@ async fn the_elicitation_request_has_the_exact_shape_the_spec_requires() {
     );
     assert_eq!(posted_ids(&mock).await, vec![json!(42)]);
 }
+
+/// A client on the 2026-07-28 revision: no `initialize`, and the question
+/// comes back as an `input_required` result that rmcp's client answers
+/// through the same handler, then retries.
+async fn new_revision_client(
+    mock: &MockServer,
+    user: User,
+) -> (RunningService<RoleClient, Asked>, Asked) {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::{ClientLifecycleMode, serve_client_with_lifecycle};
+    use rmcp::transport::TokioChildProcess;
+    let handler = Asked::new(user);
+    let (transport, _stderr) =
+        TokioChildProcess::builder(command(&mock.uri(), Some(TEST_KEY), &[]))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = serve_client_with_lifecycle(handler.clone(), transport, lifecycle)
+        .await
+        .unwrap_or_else(|e| panic!("discover failed: {e}"));
+    (client, handler)
+}
+
+#[tokio::test]
+async fn on_2026_07_28_the_question_is_an_input_required_round_and_the_retry_sends() {
+    let mock = fake().await;
+    let (client, asked) = new_revision_client(&mock, User::Picks(ALO_CJ)).await;
+    let result = call_tool(&client, "add_contact", jane("Alo Yoga")).await;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(
+        result.structured_content.clone().unwrap_or_default()["advertiser"]["id"],
+        43
+    );
+    assert_eq!(asked.seen().len(), 1, "one question, one round");
+    assert_eq!(posted_ids(&mock).await, vec![json!(43)]);
+
+    // A list naming two ambiguous brands: both questions in one round,
+    // nothing sent before the answers; the user picks CJ for both names
+    // (Lole's label is not among its choices, so its items are not sent).
+    let list = json!({"contacts": [
+        {"email": "a@aloyoga.com", "advertiser": "Alo Yoga"},
+        {"email": "b@aloyoga.com", "advertiser": "alo yoga"},
+        {"email": "c@lolewomen.com", "advertiser": "Lol"}
+    ]});
+    let result = call_tool(&client, "add_contacts", list).await;
+    let structured = result.structured_content.clone().unwrap_or_default();
+    assert_eq!(asked.seen().len(), 3, "two more questions: {structured}");
+    let statuses: Vec<&str> = structured["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["created", "created", "failed"], "{structured}");
+    assert_eq!(
+        structured["results"][2]["error"]["kind"],
+        "advertiser_ambiguous"
+    );
+    assert_eq!(
+        posted_ids(&mock).await,
+        vec![json!(43), json!(43), json!(43)]
+    );
+    let _ = client.cancel().await;
+
+    let (client, _) = new_revision_client(&mock, User::Declines).await;
+    let error = error_of(&call_tool(&client, "add_contact", jane("Alo Yoga")).await);
+    assert_eq!(error["kind"], "not_chosen", "{error}");
+    assert_eq!(posted_ids(&mock).await.len(), 3);
+    let _ = client.cancel().await;
+}
+
+/// The round as bytes: `resultType: "input_required"` with the form under
+/// a key named for the advertiser, nothing sent; the retry carrying an
+/// answer sends to the chosen record; an answer that names no record the
+/// search finds again is never used.
+#[tokio::test]
+async fn the_2026_07_28_round_has_the_exact_shape_and_a_forged_answer_is_refused() {
+    let mock = fake().await;
+    let mut proc = Proc::spawn(command(&mock.uri(), Some(TEST_KEY), &[]));
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+    });
+    let arguments = json!({"advertiser": "Alo Yoga", "email": "jane@aloyoga.com"});
+    let call = |extra: Value| {
+        let mut params = json!({"name": "add_contact", "arguments": arguments, "_meta": meta});
+        if let (Some(params), Value::Object(extra)) = (params.as_object_mut(), extra) {
+            params.extend(extra);
+        }
+        params
+    };
+    let first = proc.request("tools/call", call(json!({}))).await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let question = &result["inputRequests"]["advertiser:alo yoga"];
+    assert_eq!(question["method"], "elicitation/create", "{first}");
+    assert_eq!(question["params"]["mode"], "form");
+    assert_eq!(
+        question["params"]["requestedSchema"]["properties"]["advertiser"]["enum"],
+        json!([ALO_AWIN, ALO_CJ])
+    );
+    assert_eq!(posted_ids(&mock).await, Vec::<Value>::new());
+
+    let answer = |label: &str| {
+        json!({"inputResponses": {"advertiser:alo yoga": {
+            "action": "accept", "content": {"advertiser": label}
+        }}})
+    };
+    let forged = proc
+        .request(
+            "tools/call",
+            call(answer("Alo Yoga (aloyoga.com) on Evil, #666")),
+        )
+        .await;
+    assert_eq!(
+        forged["result"]["structuredContent"]["error"]["kind"], "advertiser_ambiguous",
+        "{forged}"
+    );
+    assert_eq!(posted_ids(&mock).await, Vec::<Value>::new());
+
+    let retried = proc.request("tools/call", call(answer(ALO_AWIN))).await;
+    assert_eq!(
+        retried["result"]["structuredContent"]["advertiser"]["id"], 42,
+        "{retried}"
+    );
+    assert_eq!(posted_ids(&mock).await, vec![json!(42)]);
+}

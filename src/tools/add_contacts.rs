@@ -495,6 +495,15 @@ pub async fn call(
         return error.into_result();
     }
     resolve_names(backend, &mut batch, context).await;
+    // 2026-07-28: the user is asked between two rounds of this call, and
+    // no item goes out before the retry brings the answers.
+    if context
+        .asker
+        .as_ref()
+        .is_some_and(crate::elicit::Asker::waiting)
+    {
+        return CallToolResult::success(Vec::new());
+    }
     if batch.dry_run {
         return dry_run_result(backend, &batch, context).await;
     }
