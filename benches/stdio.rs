@@ -9,6 +9,13 @@
 //!   trusts the system's roots, loaded as it loads them in production, plus
 //!   that CA (through `SSL_CERT_FILE` and `SSL_CERT_DIR`).
 //!
+//! Then, against a wiremock HiEnergy that keeps what was POSTed and lists
+//! it back, the look for an existing contact before each POST: a new
+//! 100-contact list and the same list again in a new session (requests per
+//! contact, POSTs, wall time against the ideal), and search_advertisers'
+//! time per call beside add_contact's (`HIENERGY_BENCH_ONLY=existing` runs
+//! this part alone).
+//!
 //! Needs nothing outside the repository.
 //!
 //! Options (after `--`): `--latency-ms N` upstream latency for the
@@ -112,6 +119,10 @@ impl Options {
 fn main() {
     let options = Options::parse();
     let bin = options.bin.clone().unwrap_or_else(cargo_build_release);
+    if existing_check::only() {
+        existing_check::run(&bin);
+        return;
+    }
     let h1 = H1Fake::start();
     let tls = Tls::start();
     let upstreams: [&dyn Upstream; 2] = [&h1, &tls];
@@ -380,6 +391,7 @@ fn main() {
         println!("{}: {}", up.name(), up.describe());
     }
     println!("{}", table.render(&COLUMNS));
+    existing_check::run(&bin);
 }
 
 /// Figures per column, in the order of [`COLUMNS`].
@@ -931,7 +943,7 @@ impl Session {
     /// come back created.
     fn list_call(&mut self, id: u64, n: usize, tag: &str) {
         let contacts: Vec<Value> = (0..n)
-            .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User"}))
+            .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User", "if_exists": "add"}))
             .collect();
         let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "add_contacts",
@@ -1003,7 +1015,10 @@ impl Session {
 }
 
 fn call_line(id: u64, email: &str, dry_run: bool) -> String {
-    let mut arguments = json!({"advertiser_id": 42, "email": email, "name": "Bench User"});
+    // The POST path alone, against the POST-only fakes: the look before
+    // it is measured in `existing_check`.
+    let mut arguments =
+        json!({"advertiser_id": 42, "email": email, "name": "Bench User", "if_exists": "add"});
     if dry_run {
         arguments["dry_run"] = json!(true);
     }
@@ -1318,5 +1333,255 @@ impl Table {
             }
         }
         out
+    }
+}
+
+/// add_contacts with the look for an existing contact before each POST,
+/// against a wiremock HiEnergy that keeps what was POSTed and lists it back
+/// (`HIENERGY_BENCH_ONLY=existing` runs this part alone).
+mod existing_check {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    const LIST: usize = 100;
+    const CONCURRENCY: usize = 4;
+    const LATENCY: Duration = Duration::from_millis(50);
+    const CALLS: usize = 200;
+
+    pub fn only() -> bool {
+        std::env::var("HIENERGY_BENCH_ONLY").is_ok_and(|v| v == "existing")
+    }
+
+    #[derive(Default)]
+    struct Kept {
+        contacts: Mutex<Vec<Value>>,
+        posts: AtomicU64,
+        gets: AtomicU64,
+        latency: Mutex<Duration>,
+    }
+
+    struct Post(Arc<Kept>);
+    struct List(Arc<Kept>);
+
+    impl Respond for Post {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            self.0.posts.fetch_add(1, Ordering::SeqCst);
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let mut contact = body["contact"].clone();
+            let mut kept = self.0.contacts.lock().unwrap();
+            contact["id"] = json!(kept.len() + 1);
+            kept.push(contact.clone());
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "data": contact }))
+                .set_delay(*self.0.latency.lock().unwrap())
+        }
+    }
+
+    impl Respond for List {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            self.0.gets.fetch_add(1, Ordering::SeqCst);
+            let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+            let rows: Vec<Value> = self
+                .0
+                .contacts
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| {
+                    query.get("email").map(String::as_str) == c["email"].as_str()
+                        && query.get("advertiser_id") == Some(&c["advertiser_id"].to_string())
+                })
+                .cloned()
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": rows, "meta": {"next_page": null} }))
+                .set_delay(*self.0.latency.lock().unwrap())
+        }
+    }
+
+    fn command(bin: &Path, base_url: &str) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--log-level", "warn", "--batch-concurrency", "4"])
+            .env("HIENERGY_BASE_URL", base_url)
+            .env("HIENERGY_API_KEY", KEY)
+            .env("NO_PROXY", "*")
+            .env_remove("HIENERGY_DEDUPE_WINDOW")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    fn list_call(session: &mut Session, id: u64) -> Value {
+        let contacts: Vec<Value> = (0..LIST)
+            .map(|i| json!({"advertiser_id": 42, "email": format!("kept{i}@example.com")}))
+            .collect();
+        let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "add_contacts", "arguments": {"contacts": contacts}
+        }})
+        .to_string();
+        line.push('\n');
+        session.send(line.as_bytes());
+        session.recv()["result"]["structuredContent"]["summary"].clone()
+    }
+
+    /// Median time of `n` calls of `name`, one after another.
+    fn per_call(
+        session: &mut Session,
+        name: &str,
+        n: usize,
+        arguments: impl Fn(usize) -> Value,
+    ) -> Duration {
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut line = json!({"jsonrpc": "2.0", "id": 1000 + i, "method": "tools/call",
+                "params": {"name": name, "arguments": arguments(i)}})
+            .to_string();
+            line.push('\n');
+            let started = Instant::now();
+            session.send(line.as_bytes());
+            let answer = session.recv();
+            samples.push(started.elapsed());
+            assert_ne!(answer["result"]["isError"], json!(true), "{answer}");
+        }
+        percentile(&samples, 50.0)
+    }
+
+    pub fn run(bin: &Path) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let kept = Arc::new(Kept::default());
+        let mock = rt.block_on(async {
+            let mock = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(CONTACTS_PATH))
+                .respond_with(Post(kept.clone()))
+                .mount(&mock)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/api/v1/contacts"))
+                .respond_with(List(kept.clone()))
+                .mount(&mock)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/api/v1/search"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "query": "Alo Yoga", "results": {"advertisers": {"data": [
+                        {"id": 42, "title": "Alo Yoga", "domain": "aloyoga.com", "status": "approved"}
+                    ], "total": 1}}, "meta": {"searchkick_available": true}})))
+                .mount(&mock)
+                .await;
+            mock
+        });
+        let requests = || kept.posts.load(Ordering::SeqCst) + kept.gets.load(Ordering::SeqCst);
+        *kept.latency.lock().unwrap() = LATENCY;
+
+        let mut session = Session::start(command(bin, &mock.uri()));
+        session.initialize();
+        let started = Instant::now();
+        let summary = list_call(&mut session, 1);
+        let wall = started.elapsed();
+        session.close();
+        assert_eq!(summary["created"], json!(LIST), "{summary}");
+        let first = requests();
+        let ideal = LATENCY * (2 * LIST.div_ceil(CONCURRENCY)) as u32;
+
+        // A new session: the duplicate guard starts empty.
+        let mut session = Session::start(command(bin, &mock.uri()));
+        session.initialize();
+        let posts_before = kept.posts.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let again = list_call(&mut session, 1);
+        let again_wall = started.elapsed();
+        session.close();
+        assert_eq!(again["existing"], json!(LIST), "{again}");
+        let second = requests() - first;
+        let again_posts = kept.posts.load(Ordering::SeqCst) - posts_before;
+
+        // Per-call overhead with an upstream that answers at once.
+        *kept.latency.lock().unwrap() = Duration::ZERO;
+        let mut session = Session::start(command(bin, &mock.uri()));
+        session.initialize();
+        let search = per_call(
+            &mut session,
+            "search_advertisers",
+            CALLS,
+            |_| json!({"query": "Alo Yoga"}),
+        );
+        let add = per_call(
+            &mut session,
+            "add_contact",
+            CALLS,
+            |i| json!({"advertiser_id": 42, "email": format!("one{i}@example.com"), "if_exists": "add"}),
+        );
+        let add_checked = per_call(
+            &mut session,
+            "add_contact",
+            CALLS,
+            |i| json!({"advertiser_id": 42, "email": format!("two{i}@example.com")}),
+        );
+        session.close();
+        let client = client_builder().build().expect("client");
+        let url = format!(
+            "{}/api/v1/search?q=Alo%20Yoga&types=advertisers",
+            mock.uri()
+        );
+        let direct = rt.block_on(async {
+            let mut samples = Vec::with_capacity(CALLS);
+            for _ in 0..CALLS {
+                let started = Instant::now();
+                let response = client
+                    .get(&url)
+                    .header("X-Api-Key", KEY)
+                    .send()
+                    .await
+                    .expect("GET");
+                response.bytes().await.expect("body");
+                samples.push(started.elapsed());
+            }
+            percentile(&samples, 50.0)
+        });
+
+        let per_contact = |n: u64| n as f64 / LIST as f64;
+        let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
+        println!();
+        println!(
+            "add_contacts with the look for an existing contact (wiremock, {} ms per answer, concurrency {CONCURRENCY}, {LIST} contacts):",
+            LATENCY.as_millis()
+        );
+        println!(
+            "  new list: {:.2} requests per contact (target ≤ 2.0) {}; wall {} against ideal {} = {ratio:.2}× (target ≤ 1.2×) {}",
+            per_contact(first),
+            if per_contact(first) <= 2.0 {
+                "ok"
+            } else {
+                "MISSED"
+            },
+            ms(wall),
+            ms(ideal),
+            if ratio <= 1.2 { "ok" } else { "MISSED" },
+        );
+        println!(
+            "  same list, new session: {:.2} requests per contact (target ≤ 1.0) {}, {again_posts} POSTs (target 0) {}; wall {}",
+            per_contact(second),
+            if per_contact(second) <= 1.0 {
+                "ok"
+            } else {
+                "MISSED"
+            },
+            if again_posts == 0 { "ok" } else { "MISSED" },
+            ms(again_wall),
+        );
+        println!(
+            "  per call, upstream answering at once (median of {CALLS}): search_advertisers {}, add_contact {} (if_exists add: 1 request), add_contact {} (with the look: 2 requests); a direct GET {}",
+            ms(search),
+            ms(add),
+            ms(add_checked),
+            ms(direct),
+        );
     }
 }

@@ -15,9 +15,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 #[command(
     name = "hienergy-mcp",
     version,
-    about = "MCP server for HiEnergy: add_contact and add_contacts, over stdio.\n\
+    about = "MCP server for HiEnergy, over stdio: search_advertisers, search_contacts, add_contact, add_contacts.\n\
              Needs HIENERGY_API_KEY (a HiEnergy admin API key) in its environment.",
-    long_about = "MCP server for HiEnergy: add_contact and add_contacts, over stdio.\n\n\
+    long_about = "MCP server for HiEnergy, over stdio: search_advertisers and search_contacts find \
+                  advertisers and existing contacts; add_contact and add_contacts add contacts, \
+                  never twice, with the advertiser by id or by name (the user chooses among \
+                  several records).\n\n\
                   It is meant to be launched by an MCP client (Claude Desktop, Claude Code, Cursor, \
                   VS Code...), which speaks JSON-RPC to it on stdin and stdout; started by hand it \
                   only waits. To add it to a client, run `hienergy-mcp setup <client>` \

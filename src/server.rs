@@ -72,7 +72,7 @@ fn in_words(window: std::time::Duration) -> String {
 /// Codex shows the model only the first line of the instructions until it
 /// searches its tools, so that line alone must say what the server does
 /// and how to call it.
-pub const FIRST_LINE: &str = "hienergy-mcp adds contacts (people who work for an advertiser, i.e. a brand) to HiEnergy, the affiliate-marketing CRM at app.hienergy.ai: when the user asks to add, create or save a contact, find the advertiser's numeric advertiser_id with search_advertisers (unless the user gave it), then call add_contact with it and the contact's email; for two or more contacts, call add_contacts once with the whole list.";
+pub const FIRST_LINE: &str = "hienergy-mcp adds contacts (people who work for an advertiser, i.e. a brand) to HiEnergy, the affiliate-marketing CRM at app.hienergy.ai: when the user asks to add, create or save a contact, call add_contact with the contact's email and the advertiser: its numeric advertiser_id (found with search_advertisers) or its name, domain or URL as advertiser; for two or more contacts, call add_contacts once with the whole list.";
 
 pub fn instructions(config: &Config) -> String {
     let dedupe = if config.dedupe_window.is_zero() {
@@ -92,11 +92,11 @@ pub fn instructions(config: &Config) -> String {
         "{FIRST_LINE}\n\
 - Four tools, used in this order: 1. search_advertisers (read-only) turns a brand's name, domain or URL into advertiser records; one brand often has several (one per network), so with more than one, show them to the user and let them choose; never guess an id. 2. search_contacts (read-only) shows who HiEnergy already lists, by email, advertiser_id or text; it hides contacts rated below 1, so absence is not proof. 3. add_contact for one contact, or add_contacts for a list.\n\
 - Before each POST the add tools look the email up on its advertiser themselves (if_exists: \"skip\", the default): a contact already there is not added again and comes back existing: true (status existing in a list) with its id; a success, not an error. if_exists: \"add\" sends without looking. A look that cannot be made never blocks the add: the result says why in existing_check. After a timeout or 5xx the server looks again: found, the result is the contact with confirmed_by_lookup: true.\n\
-- advertiser_id must be the numeric id of an existing HiEnergy advertiser; never guess one.\n\
+- Give advertiser_id (a numeric id) or advertiser (the brand's name, domain or URL), never both. By name, the server uses a record only when exactly one matches exactly, and names it in the result; otherwise it asks the user to choose (when the client supports elicitation) or returns advertiser_ambiguous with error.candidates: then show them to the user and call again with the advertiser_id they choose. Never pick one yourself. not_chosen means the user chose nothing: do not retry on your own.\n\
 - email is required; name, given_name, family_name, phone, job_title, source, status and linkedin_profile_url are optional.\n\
 - The server needs an admin API key (HIENERGY_API_KEY). Without one, calls fail with kind not_configured, but dry_run: true still previews the request; with one, a dry run also looks each contact up and says whether a real call would add it or skip it as existing.\n\
 - {dedupe}\n\
-- add_contacts takes 1 to {max} contacts with add_contact's fields (a top-level advertiser_id applies to every item without one) and sends them a few at a time, pacing itself by HiEnergy's rate limit. Invalid items are named by index (contacts[3].email) while the valid ones are still sent; each item of the result has status created, replayed, existing, failed or not_sent. {rerun}\n\
+- add_contacts takes 1 to {max} contacts with add_contact's fields (a top-level advertiser_id or advertiser applies to every item without one) and sends them a few at a time, pacing itself by HiEnergy's rate limit. Invalid items are named by index (contacts[3].email) while the valid ones are still sent; each item of the result has status created, replayed, existing, failed or not_sent. {rerun}\n\
 - Errors carry kind, hint and created. created \"no\": nothing was created; follow the hint. \
 created \"unknown\": the contact may exist; check HiEnergy before retrying. \
 A retry after \"unknown\" is sent, and its result carries previous_attempt: \"unknown\" so you can check for a duplicate.",
@@ -110,7 +110,7 @@ impl ServerHandler for HiEnergyServer {
             .with_server_info(
                 Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"))
                     .with_title("HiEnergy")
-                    .with_description("Adds contacts to HiEnergy from any MCP client.")
+                    .with_description("Finds advertisers and contacts in HiEnergy and adds contacts, from any MCP client.")
                     .with_website_url("https://app.hienergy.ai"),
             )
             .with_instructions(self.inner.instructions.clone())

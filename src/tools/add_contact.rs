@@ -19,9 +19,11 @@ pub const TITLE: &str = "Add HiEnergy contact";
 
 pub const DESCRIPTION: &str = "\
 Add a contact (a person who works for an advertiser) to HiEnergy, the affiliate-marketing CRM. \
-Required: advertiser_id, the numeric id of an existing HiEnergy advertiser (not its name or domain), \
-and the contact's email; every other field is optional. \
-Order: with only a brand's name, domain or URL, find its id with search_advertisers first (and let the user choose when it lists several records); then call this. search_contacts shows the user who is already there, when they ask. \
+Required: the contact's email, and either advertiser_id (the numeric id of an existing HiEnergy advertiser, e.g. from search_advertisers) \
+or advertiser (the brand's name, domain or URL; never both); every other field is optional. \
+By name, a record is used only when exactly one matches exactly, and the result names it (advertiser); when several fit, the server asks the user to choose (clients with elicitation) \
+or fails with advertiser_ambiguous and error.candidates: show them to the user and call again with the advertiser_id they pick; never pick one yourself. \
+not_chosen means the user chose nothing: do not retry on your own. search_contacts shows the user who is already there, when they ask. \
 This writes to a live CRM: call it once per contact; for two or more contacts, call add_contacts once with the whole list instead. \
 Before sending it looks the email up on that advertiser (if_exists: \"skip\", the default): if HiEnergy already has it, nothing is added and the result is a success with existing: true and the existing contact's id; if_exists: \"add\" sends without looking. \
 If that look cannot be made, the contact is sent anyway and existing_check says why. After a timeout or 5xx the server looks again: found, the result is the contact with confirmed_by_lookup: true. \

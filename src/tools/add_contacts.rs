@@ -44,8 +44,9 @@ const ARGUMENTS: [&str; 5] = [
 pub const DESCRIPTION: &str = "\
 Add several contacts (people who work for an advertiser) to HiEnergy, the affiliate-marketing CRM, in one call: \
 use this whenever there are two or more contacts to add (a list, a spreadsheet); use add_contact for a single contact. \
-contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) \
-is required unless the top-level advertiser_id gives it for every item without one (find it first with search_advertisers, and let the user choose when it lists several records; search_contacts shows who is already there). \
+contacts holds 1 to 100 items with add_contact's fields: email is required, and advertiser_id (the numeric id of an existing HiEnergy advertiser) or advertiser (a brand's name, domain or URL) \
+is required unless the top-level advertiser_id or advertiser gives it for every item without one. \
+A name is resolved as in add_contact, by search_advertisers' search: one exact match is used, and when several records fit the user is asked once per name (or the items fail with advertiser_ambiguous and error.candidates: ask the user, never pick). search_contacts shows who is already there. \
 Each item is checked on its own: invalid items are reported with their index and field (e.g. contacts[3].email) and the valid ones are still sent. \
 Before each POST the email is looked up on its advertiser (if_exists: \"skip\", the default): one HiEnergy already has is not added again (status existing, with its id); if_exists: \"add\" sends without looking; a look that cannot be made never blocks the item (existing_check says why). \
 The result lists every item in input order with its status: created (confirmed_by_lookup: true when a lookup after a timeout found it); replayed (an identical contact was already created, no new one); existing (already in HiEnergy, nothing added); \
