@@ -40,6 +40,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../tests/kept_fake/mod.rs"]
+mod kept_fake;
 #[path = "../tests/tls_fake/mod.rs"]
 mod tls_fake;
 
@@ -1341,10 +1343,8 @@ impl Table {
 /// (`HIENERGY_BENCH_ONLY=existing` runs this part alone).
 mod existing_check {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const LIST: usize = 100;
     const CONCURRENCY: usize = 4;
@@ -1353,53 +1353,6 @@ mod existing_check {
 
     pub fn only() -> bool {
         std::env::var("HIENERGY_BENCH_ONLY").is_ok_and(|v| v == "existing")
-    }
-
-    #[derive(Default)]
-    struct Kept {
-        contacts: Mutex<Vec<Value>>,
-        posts: AtomicU64,
-        gets: AtomicU64,
-        latency: Mutex<Duration>,
-    }
-
-    struct Post(Arc<Kept>);
-    struct List(Arc<Kept>);
-
-    impl Respond for Post {
-        fn respond(&self, request: &Request) -> ResponseTemplate {
-            self.0.posts.fetch_add(1, Ordering::SeqCst);
-            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-            let mut contact = body["contact"].clone();
-            let mut kept = self.0.contacts.lock().unwrap();
-            contact["id"] = json!(kept.len() + 1);
-            kept.push(contact.clone());
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "data": contact }))
-                .set_delay(*self.0.latency.lock().unwrap())
-        }
-    }
-
-    impl Respond for List {
-        fn respond(&self, request: &Request) -> ResponseTemplate {
-            self.0.gets.fetch_add(1, Ordering::SeqCst);
-            let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
-            let rows: Vec<Value> = self
-                .0
-                .contacts
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|c| {
-                    query.get("email").map(String::as_str) == c["email"].as_str()
-                        && query.get("advertiser_id") == Some(&c["advertiser_id"].to_string())
-                })
-                .cloned()
-                .collect();
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "data": rows, "meta": {"next_page": null} }))
-                .set_delay(*self.0.latency.lock().unwrap())
-        }
     }
 
     fn command(bin: &Path, base_url: &str) -> Command {
@@ -1454,19 +1407,9 @@ mod existing_check {
             .enable_all()
             .build()
             .expect("runtime");
-        let kept = Arc::new(Kept::default());
-        let mock = rt.block_on(async {
+        let (mock, kept) = rt.block_on(async {
             let mock = MockServer::start().await;
-            Mock::given(method("POST"))
-                .and(path(CONTACTS_PATH))
-                .respond_with(Post(kept.clone()))
-                .mount(&mock)
-                .await;
-            Mock::given(method("GET"))
-                .and(path("/api/v1/contacts"))
-                .respond_with(List(kept.clone()))
-                .mount(&mock)
-                .await;
+            let kept = kept_fake::mount_kept(&mock, LATENCY, true).await;
             Mock::given(method("GET"))
                 .and(path("/api/v1/search"))
                 .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -1475,10 +1418,14 @@ mod existing_check {
                     ], "total": 1}}, "meta": {"searchkick_available": true}})))
                 .mount(&mock)
                 .await;
-            mock
+            (mock, kept)
         });
-        let requests = || kept.posts.load(Ordering::SeqCst) + kept.gets.load(Ordering::SeqCst);
-        *kept.latency.lock().unwrap() = LATENCY;
+        kept.set_delays(LATENCY, LATENCY);
+        let requests = || {
+            let (posts, gets) = kept.requests();
+            posts + gets
+        };
+        let posts = || kept.requests().0;
 
         let mut session = Session::start(command(bin, &mock.uri()));
         session.initialize();
@@ -1487,23 +1434,24 @@ mod existing_check {
         let wall = started.elapsed();
         session.close();
         assert_eq!(summary["created"], json!(LIST), "{summary}");
+        assert_eq!(kept.len(), LIST);
         let first = requests();
         let ideal = LATENCY * (2 * LIST.div_ceil(CONCURRENCY)) as u32;
 
         // A new session: the duplicate guard starts empty.
         let mut session = Session::start(command(bin, &mock.uri()));
         session.initialize();
-        let posts_before = kept.posts.load(Ordering::SeqCst);
+        let posts_before = posts();
         let started = Instant::now();
         let again = list_call(&mut session, 1);
         let again_wall = started.elapsed();
         session.close();
         assert_eq!(again["existing"], json!(LIST), "{again}");
         let second = requests() - first;
-        let again_posts = kept.posts.load(Ordering::SeqCst) - posts_before;
+        let again_posts = posts() - posts_before;
 
         // Per-call overhead with an upstream that answers at once.
-        *kept.latency.lock().unwrap() = Duration::ZERO;
+        kept.set_delays(Duration::ZERO, Duration::ZERO);
         let mut session = Session::start(command(bin, &mock.uri()));
         session.initialize();
         let search = per_call(

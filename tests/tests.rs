@@ -8,6 +8,8 @@
 //!   wiremock HiEnergy.
 //! - `fault_kit`: a hand-written HTTP peer for faults below HTTP, and a raw
 //!   JSON-RPC process driver.
+//! - `kept_fake`: a wiremock HiEnergy that keeps what was POSTed and lists
+//!   it back (also used by the bench).
 //! - `tls_fake`: HiEnergy over TLS and HTTP/2 with a CA made at run time
 //!   (also used by the bench).
 //!
@@ -55,6 +57,7 @@
 
 mod common;
 mod fault_kit;
+mod kept_fake;
 mod tls_fake;
 
 mod agent;

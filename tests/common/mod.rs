@@ -15,7 +15,7 @@ use tokio::process::Command;
 pub const BIN: &str = env!("CARGO_BIN_EXE_hienergy-mcp");
 /// A recognisable key: tests assert it never shows up where it must not.
 pub const TEST_KEY: &str = "hk_test_CANARY_5f1e9d2c7b";
-pub const CONTACTS_PATH: &str = "/api/v1/contacts/add";
+pub use crate::kept_fake::{CONTACTS_LIST_PATH, CONTACTS_PATH};
 
 /// How long any single answer may take before a test gives up on it.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
@@ -161,7 +161,6 @@ pub fn minimal_contact() -> Value {
 /// HiEnergy's read endpoints, as the fake serves them.
 pub const SEARCH_PATH: &str = "/api/v1/search";
 pub const ADVERTISERS_PATH: &str = "/api/v1/advertisers";
-pub const CONTACTS_LIST_PATH: &str = "/api/v1/contacts";
 
 /// A fake HiEnergy's reads, in every documented shape:
 /// - `GET /advertisers?domain=aloyoga.com`: one brand with two records
@@ -265,94 +264,4 @@ pub async fn requests_to(server: &wiremock::MockServer, at: &str) -> Vec<wiremoc
         .collect()
 }
 
-/// A fake HiEnergy that keeps what was POSTed and lists it back, as
-/// HiEnergy does: `POST /contacts/add` answers 201 with the contact and a
-/// new id (after `delay`, but kept at once, as a server that finishes the
-/// work after the client gave up); `GET /contacts?email=&advertiser_id=`
-/// lists the kept contacts with that email (any case) and advertiser, flat
-/// rows with string ids. With `keep: false` a POST is answered but not
-/// kept: the contact is never listed (as one rated below 1).
-pub struct Kept {
-    contacts: std::sync::Mutex<Vec<Value>>,
-    delay: Duration,
-    keep: bool,
-}
-
-impl Kept {
-    pub fn len(&self) -> usize {
-        self.contacts.lock().unwrap().len()
-    }
-}
-
-struct KeptPost(std::sync::Arc<Kept>);
-struct KeptList(std::sync::Arc<Kept>);
-
-impl wiremock::Respond for KeptPost {
-    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-        let mut contact = body["contact"].clone();
-        let mut kept = self.0.contacts.lock().unwrap();
-        contact["id"] = json!(1000 + kept.len() + 1);
-        if self.0.keep {
-            kept.push(contact.clone());
-        }
-        wiremock::ResponseTemplate::new(201)
-            .set_body_json(json!({ "data": contact }))
-            .set_delay(self.0.delay)
-    }
-}
-
-impl wiremock::Respond for KeptList {
-    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        let query: std::collections::HashMap<String, String> =
-            request.url.query_pairs().into_owned().collect();
-        let email = query.get("email").map(|e| e.trim().to_ascii_lowercase());
-        let advertiser = query.get("advertiser_id");
-        let rows: Vec<Value> = self
-            .0
-            .contacts
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| {
-                email.as_deref().is_none_or(|e| {
-                    c["email"].as_str().unwrap_or_default().to_ascii_lowercase() == e
-                }) && advertiser
-                    .is_none_or(|a| a.parse::<u64>().ok() == c["advertiser_id"].as_u64())
-            })
-            .map(|c| {
-                let mut row = c.clone();
-                row["id"] = json!(c["id"].to_string());
-                row
-            })
-            .collect();
-        wiremock::ResponseTemplate::new(200).set_body_json(
-            json!({"data": rows, "meta": {"current_page": 1, "next_page": null, "per_page": 50}}),
-        )
-    }
-}
-
-/// Mounts a [`Kept`] fake on `server` and returns it.
-pub async fn mount_kept(
-    server: &wiremock::MockServer,
-    delay: Duration,
-    keep: bool,
-) -> std::sync::Arc<Kept> {
-    use wiremock::matchers::{method, path};
-    let kept = std::sync::Arc::new(Kept {
-        contacts: std::sync::Mutex::new(Vec::new()),
-        delay,
-        keep,
-    });
-    wiremock::Mock::given(method("POST"))
-        .and(path(CONTACTS_PATH))
-        .respond_with(KeptPost(kept.clone()))
-        .mount(server)
-        .await;
-    wiremock::Mock::given(method("GET"))
-        .and(path(CONTACTS_LIST_PATH))
-        .respond_with(KeptList(kept.clone()))
-        .mount(server)
-        .await;
-    kept
-}
+pub use crate::kept_fake::mount_kept;

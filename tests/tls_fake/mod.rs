@@ -6,7 +6,7 @@
 //!
 //! One file for tests/tls.rs (`mod tls_fake;`) and benches/stdio.rs
 //! (`#[path]`): it depends on nothing of tests/common, which a bench cannot
-//! compile (rmcp's client, wiremock, `CARGO_BIN_EXE_*`). It runs on a thread
+//! compile (`CARGO_BIN_EXE_*`, the test modules). It runs on a thread
 //! and a runtime of its own, so async tests and the synchronous bench drive
 //! it alike.
 #![allow(dead_code)]
