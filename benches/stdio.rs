@@ -945,11 +945,11 @@ impl Session {
     /// come back created.
     fn list_call(&mut self, id: u64, n: usize, tag: &str) {
         let contacts: Vec<Value> = (0..n)
-            .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User", "if_exists": "add"}))
+            .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User"}))
             .collect();
         let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "add_contacts",
-            "arguments": {"contacts": contacts}
+            "arguments": {"contacts": contacts, "if_exists": "add"}
         }})
         .to_string();
         line.push('\n');

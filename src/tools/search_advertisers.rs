@@ -22,8 +22,8 @@ pub const MAX_LIMIT: usize = 25;
 pub const DEFAULT_LIMIT: usize = 10;
 
 pub const DESCRIPTION: &str = "\
-Find HiEnergy advertisers (brands) by name, domain or URL, to get the numeric advertiser_id that add_contact and add_contacts need. \
-Use it first whenever the user names a brand or a website rather than an id. Read-only: it never changes anything. \
+Find HiEnergy advertisers (brands) by name, domain or URL, to get the numeric advertiser_id for add_contact and add_contacts, or to show the user what a brand has \
+(the add tools also take the name itself as advertiser, resolved with this same search). Read-only: it never changes anything. \
 A domain or URL (reduced to its domain, without www.) is looked up by HiEnergy's domain filter, then by its search if that finds nothing; a name goes to HiEnergy's search. \
 One brand often has several advertiser records (one per network and publisher), so a name alone does not pick one: \
 when more than one record comes back, show them all to the user (id, name, domain, network, publisher, status) and let the user choose; never pick one yourself. \
