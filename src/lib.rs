@@ -1,4 +1,5 @@
-//! hienergy-mcp: an MCP server whose tools add contacts to HiEnergy.
+//! hienergy-mcp: an MCP server whose tools find advertisers and contacts in
+//! HiEnergy and add contacts to it.
 //!
 //! Data walks one way: [`config`] → [`server`] → [`tools`] (one file per
 //! tool) → [`contact`]
@@ -9,7 +10,9 @@
 //! reads it off each answer, which `add_contacts` paces itself by. The read
 //! tools (`search_advertisers`, `search_contacts`) GET through [`hienergy`]
 //! and read rows with [`rows`] (every shape HiEnergy documents); [`existing`]
-//! tells whether a contact is already in HiEnergy. [`setup`] is the
+//! tells whether a contact is already in HiEnergy; [`resolve`] turns an
+//! advertiser's name into one record, asking the user through [`elicit`]
+//! when several fit. [`setup`] is the
 //! `setup` subcommand: it writes this server into an MCP client's config
 //! file and never runs while serving.
 

@@ -29,7 +29,8 @@
 //! - `protocol_revisions`: 2026-07-28 (no initialize) and the older ones.
 //! - `elicitation`: `advertiser` by name, domain or URL, and the user's
 //!   choice when it names several records (accept, decline, cancel, no
-//!   answer, no elicitation; the request's exact shape).
+//!   answer, no elicitation; the request's exact shape; the 2026-07-28
+//!   input_required round).
 //! - `conformance`: every result validated against the advertised
 //!   outputSchema; `ts_sdk`: the same through the official TypeScript SDK.
 //! - `canary`: the API key never shows in stdout, stderr or a result.
