@@ -19,7 +19,14 @@ fuzz_target!(|data: &[u8]| {
     let arguments = value.as_object();
     match AddContactArgs::parse(arguments) {
         Ok(args) => {
-            assert!(args.contact.advertiser_id >= 1);
+            match &args.advertiser {
+                // A name: its id is set by the lookup, before anything is sent.
+                Some(name) => {
+                    assert_eq!(args.contact.advertiser_id, 0);
+                    assert!(!name.trim().is_empty());
+                }
+                None => assert!(args.contact.advertiser_id >= 1),
+            }
             assert!(args.contact.email.contains('@'));
             assert_eq!(args.contact.email.trim(), args.contact.email);
             // What is sent is exactly representable in every JSON client.

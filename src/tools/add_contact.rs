@@ -118,7 +118,7 @@ impl Reply for Output {
             text.push('.');
         }
         if let Some(said) = &self.advertiser_said {
-            text.push_str(" To ");
+            text.push_str(" Used ");
             text.push_str(said);
             text.push('.');
         }
