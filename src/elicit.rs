@@ -229,31 +229,6 @@ mod tests {
     }
 
     #[test]
-    fn the_form_is_one_required_enum_of_labels() {
-        let params = request("Which?".into(), &[alo(42, "Awin"), alo(43, "CJ")]);
-        let value = serde_json::to_value(&params).unwrap_or_default();
-        assert_eq!(
-            value,
-            json!({
-                "mode": "form",
-                "message": "Which?",
-                "requestedSchema": {
-                    "type": "object",
-                    "properties": {
-                        "advertiser": {
-                            "type": "string",
-                            "title": "Advertiser",
-                            "description": "The HiEnergy advertiser record to add the contact to",
-                            "enum": ["Alo Yoga (aloyoga.com) on Awin, #42", "Alo Yoga (aloyoga.com) on CJ, #43"],
-                        }
-                    },
-                    "required": ["advertiser"],
-                }
-            })
-        );
-    }
-
-    #[test]
     fn the_answer_is_read_back_by_its_label_only() {
         let candidates = [alo(42, "Awin"), alo(43, "CJ")];
         let pick = |v: Value| chosen(Some(&v), &candidates);
