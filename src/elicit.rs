@@ -155,7 +155,10 @@ impl Asker {
     /// Whether this call put a question it must wait for (2026-07-28): then
     /// it sends nothing.
     pub fn waiting(&self) -> bool {
-        self.input_required().is_some()
+        match &self.how {
+            How::Rounds { questions, .. } => questions.lock().is_ok_and(|q| !q.is_empty()),
+            How::Request { .. } => false,
+        }
     }
 }
 
