@@ -600,11 +600,13 @@ fn list_vs_sequential(bin: &Path, up: &dyn Upstream, options: &Options) -> ListR
     session.initialize();
     let before = up.requests();
     let started = Instant::now();
-    session.list_call(1, n, "list");
+    // The POST path alone, against the POST-only fakes.
+    let summary = session.list_call(1, n, "list", "add");
     let wall = started.elapsed();
     let posts = up.requests() - before;
     let hwm = proc_status_kib(session.child.id(), "VmHWM:");
     session.close();
+    assert_eq!(summary["created"], json!(n), "{summary}");
     assert_eq!(posts, n as u64, "every contact must reach the fake once");
 
     let mut session = Session::start(server_command(bin, up));
@@ -837,9 +839,17 @@ impl Upstream for Tls {
 /// The server as an MCP client spawns it, with logs turned down so that
 /// stderr writes are not what gets measured.
 fn server_command(bin: &Path, up: &dyn Upstream) -> Command {
+    let mut cmd = base_command(bin, &up.base_url());
+    up.configure(&mut cmd);
+    cmd
+}
+
+/// The server pointed at `base_url`, with the key and nothing from this
+/// shell's environment that would change what is measured.
+fn base_command(bin: &Path, base_url: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.args(["--log-level", "warn"])
-        .env("HIENERGY_BASE_URL", up.base_url())
+        .env("HIENERGY_BASE_URL", base_url)
         .env("HIENERGY_API_KEY", KEY)
         .env("NO_PROXY", "*");
     for var in [
@@ -857,7 +867,6 @@ fn server_command(bin: &Path, up: &dyn Upstream) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    up.configure(&mut cmd);
     cmd
 }
 
@@ -941,22 +950,19 @@ impl Session {
         }
     }
 
-    /// One add_contacts call with `n` distinct contacts; every one must
-    /// come back created.
-    fn list_call(&mut self, id: u64, n: usize, tag: &str) {
+    /// One add_contacts call with `n` distinct contacts; its summary.
+    fn list_call(&mut self, id: u64, n: usize, tag: &str, if_exists: &str) -> Value {
         let contacts: Vec<Value> = (0..n)
             .map(|i| json!({"advertiser_id": 42, "email": format!("{tag}{i}@example.com"), "name": "Bench User"}))
             .collect();
         let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "add_contacts",
-            "arguments": {"contacts": contacts, "if_exists": "add"}
+            "arguments": {"contacts": contacts, "if_exists": if_exists}
         }})
         .to_string();
         line.push('\n');
         self.send(line.as_bytes());
-        let answer = self.recv();
-        let summary = &answer["result"]["structuredContent"]["summary"];
-        assert_eq!(summary["created"], json!(n), "{answer}");
+        self.recv()["result"]["structuredContent"]["summary"].clone()
     }
 
     /// Writes `n` calls in one go (from another thread, so that neither
@@ -1356,27 +1362,9 @@ mod existing_check {
     }
 
     fn command(bin: &Path, base_url: &str) -> Command {
-        let mut cmd = Command::new(bin);
-        cmd.args(["--log-level", "warn", "--batch-concurrency", "4"])
-            .env("HIENERGY_BASE_URL", base_url)
-            .env("HIENERGY_API_KEY", KEY)
-            .env("NO_PROXY", "*")
-            .env_remove("HIENERGY_DEDUPE_WINDOW")
-            .env_remove("RUST_LOG");
+        let mut cmd = base_command(bin, base_url);
+        cmd.args(["--batch-concurrency", &CONCURRENCY.to_string()]);
         cmd
-    }
-
-    fn list_call(session: &mut Session, id: u64) -> Value {
-        let contacts: Vec<Value> = (0..LIST)
-            .map(|i| json!({"advertiser_id": 42, "email": format!("kept{i}@example.com")}))
-            .collect();
-        let mut line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
-            "name": "add_contacts", "arguments": {"contacts": contacts}
-        }})
-        .to_string();
-        line.push('\n');
-        session.send(line.as_bytes());
-        session.recv()["result"]["structuredContent"]["summary"].clone()
     }
 
     /// Median time of `n` calls of `name`, one after another.
@@ -1430,7 +1418,7 @@ mod existing_check {
         let mut session = Session::start(command(bin, &mock.uri()));
         session.initialize();
         let started = Instant::now();
-        let summary = list_call(&mut session, 1);
+        let summary = session.list_call(1, LIST, "kept", "skip");
         let wall = started.elapsed();
         session.close();
         assert_eq!(summary["created"], json!(LIST), "{summary}");
@@ -1443,7 +1431,7 @@ mod existing_check {
         session.initialize();
         let posts_before = posts();
         let started = Instant::now();
-        let again = list_call(&mut session, 1);
+        let again = session.list_call(1, LIST, "kept", "skip");
         let again_wall = started.elapsed();
         session.close();
         assert_eq!(again["existing"], json!(LIST), "{again}");
