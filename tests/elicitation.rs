@@ -18,7 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{
     CONTACTS_PATH, SEARCH_PATH, TEST_KEY, call_tool, command, error_of, mount_answer, mount_reads,
-    requests_to, sdk_client, sdk_client_with, text_of,
+    requests_to, sdk_client, sdk_client_in, sdk_client_with, text_of,
 };
 use crate::fault_kit::Proc;
 
@@ -490,20 +490,13 @@ async fn new_revision_client(
     user: User,
 ) -> (RunningService<RoleClient, Asked>, Asked) {
     use rmcp::model::ProtocolVersion;
-    use rmcp::service::{ClientLifecycleMode, serve_client_with_lifecycle};
-    use rmcp::transport::TokioChildProcess;
+    use rmcp::service::ClientLifecycleMode;
     let handler = Asked::new(user);
-    let (transport, _stderr) =
-        TokioChildProcess::builder(command(&mock.uri(), Some(TEST_KEY), &[]))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let client = serve_client_with_lifecycle(handler.clone(), transport, lifecycle)
-        .await
-        .unwrap_or_else(|e| panic!("discover failed: {e}"));
+    let cmd = command(&mock.uri(), Some(TEST_KEY), &[]);
+    let client = sdk_client_in(handler.clone(), cmd, lifecycle).await;
     (client, handler)
 }
 

@@ -6,9 +6,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
-use rmcp::service::RunningService;
+use rmcp::service::{ClientLifecycleMode, RunningService, serve_client_with_lifecycle};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -59,14 +59,25 @@ pub async fn sdk_client_with<H: ClientHandler>(
     handler: H,
     cmd: Command,
 ) -> RunningService<RoleClient, H> {
+    sdk_client_in(handler, cmd, ClientLifecycleMode::Initialize).await
+}
+
+/// The same, starting the session as `lifecycle` says: `initialize`, or
+/// 2026-07-28's `server/discover` with metadata on every request.
+pub async fn sdk_client_in<H: ClientHandler>(
+    handler: H,
+    cmd: Command,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, H> {
     let (transport, _stderr) = TokioChildProcess::builder(cmd)
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-    match tokio::time::timeout(ANSWER_TIMEOUT, handler.serve(transport)).await {
+    let started = serve_client_with_lifecycle(handler, transport, lifecycle);
+    match tokio::time::timeout(ANSWER_TIMEOUT, started).await {
         Ok(Ok(client)) => client,
-        Ok(Err(e)) => panic!("initialize failed: {e}"),
-        Err(_) => panic!("initialize timed out"),
+        Ok(Err(e)) => panic!("session start failed: {e}"),
+        Err(_) => panic!("session start timed out"),
     }
 }
 
