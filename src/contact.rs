@@ -62,7 +62,9 @@ pub struct Contact {
 }
 
 /// Longest `advertiser` accepted: a brand's name, a domain or a URL.
-pub const MAX_ADVERTISER_CHARS: usize = 200;
+/// Longest name, domain or URL accepted: `advertiser`, and the search
+/// tools' `query`.
+pub const MAX_QUERY_CHARS: usize = 200;
 
 /// Everything `add_contact` accepts: the contact, plus how to run the call.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
@@ -75,7 +77,7 @@ pub struct AddContactArgs {
     /// The advertiser by name, domain or URL (e.g. "Alo Yoga", "aloyoga.com"), instead of advertiser_id.
     /// Used only when exactly one HiEnergy record matches exactly; otherwise the user is asked to choose
     /// (when the client supports it) or the result lists the candidates. Give advertiser or advertiser_id, not both.
-    #[schemars(length(min = 1, max = MAX_ADVERTISER_CHARS))]
+    #[schemars(length(min = 1, max = MAX_QUERY_CHARS))]
     pub advertiser: Option<String>,
     /// If true, validate and return exactly the request that would be sent
     /// (API key redacted) without sending it. Needs no API key. Default false.
@@ -256,36 +258,38 @@ pub(crate) fn parse_advertiser(
         ),
         (false, true) => (
             None,
-            parse_advertiser_name(args.get("advertiser"), problems),
+            parse_text("advertiser", args.get("advertiser"), problems),
         ),
     }
 }
 
-/// A name, a domain or a URL to look the advertiser up by.
-pub(crate) fn parse_advertiser_name(
+/// A name, a domain or a URL (`advertiser`, a search's `query`): trimmed,
+/// not blank, at most [`MAX_QUERY_CHARS`] characters, one line. `None`
+/// when absent (or null), or after a problem.
+pub fn parse_text(
+    field: &str,
     value: Option<&Value>,
     problems: &mut Vec<FieldProblem>,
 ) -> Option<String> {
-    const FIELD: &str = "advertiser";
-    let before = problems.len();
-    let name = parse_optional_string(FIELD, value, problems);
-    match &name {
-        Some(name) if name.chars().count() > MAX_ADVERTISER_CHARS => {
-            problems.push(FieldProblem::new(
-                FIELD,
-                format!("is too long; at most {MAX_ADVERTISER_CHARS} characters (a brand's name, a domain or a URL)"),
-            ));
-            None
+    let problem = match value {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => {
+            let text = s.trim();
+            let chars = text.chars().count();
+            if text.is_empty() {
+                "is empty: give a name, a domain or a URL".to_owned()
+            } else if chars > MAX_QUERY_CHARS {
+                format!("is too long ({chars} characters; at most {MAX_QUERY_CHARS})")
+            } else if text.chars().any(char::is_control) {
+                "contains control characters (such as line breaks)".to_owned()
+            } else {
+                return Some(text.to_owned());
+            }
         }
-        None if problems.len() == before => {
-            problems.push(FieldProblem::new(
-                FIELD,
-                "is empty: give the advertiser's name or domain, e.g. \"aloyoga.com\"",
-            ));
-            None
-        }
-        _ => name,
-    }
+        Some(other) => format!("must be a string, got {}", describe(Some(other))),
+    };
+    problems.push(FieldProblem::new(field, problem));
+    None
 }
 
 pub(crate) fn parse_advertiser_id(
@@ -544,6 +548,29 @@ mod tests {
             Ok(value) => parse(value),
             Err(e) => panic!("{arguments}: {e}"),
         }
+    }
+
+    /// An advertiser name is bounded as a search's query is, and a long
+    /// one is told that bound (it was told the 1,000 of other fields).
+    #[test]
+    fn an_advertiser_name_over_200_characters_is_refused_naming_200() {
+        for n in [201, 1_500] {
+            let error = parse(json!({"email": "a@b.co", "advertiser": "x".repeat(n)}))
+                .err()
+                .unwrap_or_else(|| panic!("{n} characters accepted"));
+            assert_eq!(error.fields.len(), 1, "{error:?}");
+            assert_eq!(error.fields[0].field, "advertiser");
+            assert!(
+                error.fields[0].problem.contains("at most 200"),
+                "{n}: {}",
+                error.fields[0].problem
+            );
+        }
+        let ok = parse(json!({"email": "a@b.co", "advertiser": " Alo Yoga "}));
+        assert_eq!(
+            ok.ok().and_then(|a| a.advertiser).as_deref(),
+            Some("Alo Yoga")
+        );
     }
 
     #[test]

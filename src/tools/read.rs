@@ -16,8 +16,7 @@ use crate::contact::{CLIENT_INJECTED, describe};
 use crate::outcome::{self, Created, ErrorKind, FieldProblem, ToolError, truncate};
 use crate::schema;
 
-/// Longest search text accepted.
-pub const MAX_QUERY_CHARS: usize = 200;
+pub use crate::contact::{MAX_QUERY_CHARS, parse_text};
 
 /// The portable schema of a read tool's result, which may instead be an
 /// error result: every member optional, and `error` described.
@@ -240,34 +239,6 @@ pub fn unknown_arguments(
             ),
         ));
     }
-}
-
-/// A search text: trimmed, not blank, at most [`MAX_QUERY_CHARS`]
-/// characters, one line. `None` when absent (or null), or after a problem.
-pub fn parse_text(
-    field: &str,
-    value: Option<&Value>,
-    problems: &mut Vec<FieldProblem>,
-) -> Option<String> {
-    let problem = match value {
-        None | Some(Value::Null) => return None,
-        Some(Value::String(s)) => {
-            let text = s.trim();
-            let chars = text.chars().count();
-            if text.is_empty() {
-                "is empty: give a name, a domain or a URL".to_owned()
-            } else if chars > MAX_QUERY_CHARS {
-                format!("is too long ({chars} characters; at most {MAX_QUERY_CHARS})")
-            } else if text.chars().any(char::is_control) {
-                "contains control characters (such as line breaks)".to_owned()
-            } else {
-                return Some(text.to_owned());
-            }
-        }
-        Some(other) => format!("must be a string, got {}", describe(Some(other))),
-    };
-    problems.push(FieldProblem::new(field, problem));
-    None
 }
 
 /// `limit`: a whole number from 1 to `max` (as a number or a string of
